@@ -1,0 +1,39 @@
+# `make demo` and `make test` each do all set-up on a fresh machine: venv, packages, data.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export GAN_DATA_DIR ?= $(CURDIR)/data
+DATA := $(GAN_DATA_DIR)/fashion-mnist.npz $(GAN_DATA_DIR)/mnist.npz
+
+.PHONY: setup data demo test lint bench bench-epoch clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes. torch is pinned to the wheels on this machine's
+# disk; pip (not uv/poetry) finds them there instead of downloading gigabytes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+data: setup $(DATA)
+
+$(GAN_DATA_DIR)/%.npz: | $(STAMP)
+	$(BIN)/gan data fetch --dataset $*
+
+demo: setup data
+	$(BIN)/gan train --out runs/demo --force
+
+test: setup data
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench-epoch: setup data
+	$(BIN)/python -m bench.epoch_speed
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

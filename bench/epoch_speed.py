@@ -1,0 +1,65 @@
+"""Seconds per epoch of `gan train` against the tutorial's DataLoader loop, measured side by side.
+
+    python -m bench.epoch_speed            # or: make bench-epoch
+
+Each row trains the seed's MLP GAN on Fashion-MNIST at batch 64 in this one process, so the
+ratios are comparable even on a noisy shared machine; absolute seconds are not, across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from bench.tutorial_loop import time_tutorial_epoch
+from gan.config import TrainConfig
+from gan.data import load_dataset
+from gan.quiet import silence_known_noise
+from gan.trainer import train
+
+
+def time_gan_train(compile: bool, epochs: int, data_dir: Path | None) -> tuple[float, float]:
+    """(steady-state seconds per epoch, extra seconds of the first epoch, i.e. compilation)."""
+    with tempfile.TemporaryDirectory(prefix="gan-speed-") as tmp:
+        config = TrainConfig(epochs=epochs + 1, compile=compile)
+        result = train(
+            config, Path(tmp) / "run", torch.device("cpu"), data_dir=data_dir, console=Console(quiet=True)
+        )
+    steady = sorted(result.seconds_per_epoch[1:])[len(result.seconds_per_epoch[1:]) // 2]
+    return steady, result.seconds_per_epoch[0] - steady
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per row (median)")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    silence_known_noise()
+    console = Console()
+    dataset = load_dataset("fashion-mnist", args.data_dir)
+    rows = []
+    with console.status("tutorial loop (torchvision dataset + DataLoader)"):
+        tutorial = sorted(time_tutorial_epoch(dataset) for _ in range(args.epochs))[args.epochs // 2]
+    rows.append(("tutorial: torchvision FashionMNIST + DataLoader", tutorial, None))
+    for compile in (False, True):
+        label = "gan train --compile" if compile else "gan train --no-compile"
+        with console.status(label):
+            seconds, first_extra = time_gan_train(compile, args.epochs, args.data_dir)
+        rows.append((label, seconds, first_extra))
+    table = Table(title=f"Seconds per epoch, MLP GAN, batch 64, {torch.get_num_threads()} threads")
+    for column in ("loop", "s/epoch", "speedup vs tutorial", "one-off first-epoch extra (s)"):
+        table.add_column(column, justify="left" if column == "loop" else "right")
+    for label, seconds, extra in rows:
+        table.add_row(
+            label, f"{seconds:.2f}", f"{tutorial / seconds:.1f}x", "" if extra is None else f"{extra:.1f}"
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

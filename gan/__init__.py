@@ -1,0 +1,1 @@
+"""Models, data, training, checkpoints and pictures for the GAN toolkit."""

@@ -1,0 +1,47 @@
+"""The settings of a training run; stored in the run dir so every later command can read them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from gan.errors import GanError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults are the seed tutorial's."""
+
+    arch: str = "mlp"
+    dataset: str = "fashion-mnist"
+    epochs: int = 10
+    batch_size: int = 64
+    z_dim: int = 100
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    limit: int | None = None
+    compile: bool = True
+    eval_every: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "z_dim"):
+            if getattr(self, name) < 1:
+                raise GanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise GanError(f"--limit must be at least 1, got {self.limit}")
+        if not self.lr > 0:
+            raise GanError(f"--lr must be positive, got {self.lr}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise GanError("Adam betas must lie in [0, 1)")
+        if self.eval_every < 0:
+            raise GanError(f"--eval-every must be 0 (off) or positive, got {self.eval_every}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,26 @@
+"""sha256 of files and arrays, used to detect corrupt caches, checkpoints and artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_arrays(arrays: dict[str, np.ndarray]) -> str:
+    """Hash of names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

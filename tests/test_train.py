@@ -1,0 +1,183 @@
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+
+from gan.checkpoint import load_checkpoint
+from gan.config import TrainConfig
+from gan.errors import GanError
+from gan.models import build_models
+from gan.pictures import read_losses
+from gan.step import GanStep, make_optimizer
+from gan.trainer import train
+
+QUIET = Console(quiet=True)
+CPU = torch.device("cpu")
+
+
+def run(tmp_path: Path, data_dir, name="run", **overrides):
+    config = TrainConfig(**{"limit": 640, "epochs": 2, "compile": False, **overrides})
+    return train(config, tmp_path / name, CPU, data_dir=data_dir, console=QUIET)
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    checkpoint = load_checkpoint(run_dir)
+    return {
+        **{f"g.{k}": v for k, v in checkpoint.generator.items()},
+        **{f"d.{k}": v for k, v in checkpoint.discriminator.items()},
+    }
+
+
+def test_short_real_run_writes_every_artifact(tmp_path, data_dir):
+    result = run(tmp_path, data_dir)
+    run_dir = result.run_dir
+    assert result.epochs_completed == 2 and not result.interrupted
+    for name in (
+        "config.json",
+        "checkpoint.json",
+        "real_samples.png",
+        "progress.gif",
+        "losses.csv",
+        "losses.png",
+        "samples/epoch_001.png",
+        "samples/epoch_002.png",
+    ):
+        assert (run_dir / name).stat().st_size > 0, name
+    rows = read_losses(run_dir / "losses.csv")
+    assert len(rows) == 2 * 10  # 640 images / 64 per step, per epoch
+    assert [r["step"] for r in rows] == list(range(1, 21))
+    assert all(0 < r["d_x"] < 1 and 0 < r["d_g_z"] < 1 and r["loss_d"] > 0 for r in rows)
+    # D learns to tell real from fake on real data within a few steps.
+    assert rows[-1]["d_x"] > rows[-1]["d_g_z"]
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint.epoch == 2 and checkpoint.step == 20
+    assert checkpoint.fixed_noise.shape == (64, 100)
+    assert list(run_dir.glob("checkpoint-epoch*.safetensors")) == [
+        run_dir / "checkpoint-epoch002.safetensors"
+    ]
+
+
+def test_partial_last_batch_is_trained(tmp_path, data_dir):
+    result = run(tmp_path, data_dir, limit=100, epochs=1)
+    assert [r["step"] for r in read_losses(result.run_dir / "losses.csv")] == [1, 2]
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_resume_equals_uninterrupted_run(tmp_path, data_dir, compile):
+    straight = run(tmp_path, data_dir, "straight", epochs=3, compile=compile, limit=320)
+    run(tmp_path, data_dir, "resumed", epochs=1, compile=compile, limit=320)
+    config = TrainConfig(epochs=3, compile=compile)  # only epochs/compile are taken on resume
+    train(config, tmp_path / "resumed", CPU, data_dir=data_dir, resume=True, console=QUIET)
+    a, b = weights(straight.run_dir), weights(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert read_losses(straight.run_dir / "losses.csv") == read_losses(tmp_path / "resumed" / "losses.csv")
+
+
+def test_compiled_step_matches_eager_step():
+    def trained(compile: bool) -> list[torch.Tensor]:
+        generator, discriminator = build_models("mlp", 100, seed=0)
+        step = GanStep(
+            generator,
+            discriminator,
+            make_optimizer(generator, 2e-4, (0.5, 0.999)),
+            make_optimizer(discriminator, 2e-4, (0.5, 0.999)),
+            compile=compile,
+        )
+        rng = torch.Generator().manual_seed(0)
+        for _ in range(5):
+            real = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8, generator=rng)
+            stats = step(real, torch.randn(64, 100, generator=rng))
+        return [*generator.parameters(), *discriminator.parameters(), stats]
+
+    for eager, compiled in zip(trained(False), trained(True)):
+        torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-4)
+
+
+def test_concatenated_d_pass_equals_two_passes():
+    """The speed-up of one D pass on [real; fake] must not change the tutorial's gradients."""
+    grads = []
+    for concat in (True, False):
+        generator, discriminator = build_models("mlp", 100, seed=0)
+        step = GanStep(
+            generator,
+            discriminator,
+            make_optimizer(generator, 2e-4, (0.5, 0.999)),
+            make_optimizer(discriminator, 2e-4, (0.5, 0.999)),
+        )
+        step.concat_d_pass = concat
+        rng = torch.Generator().manual_seed(1)
+        step(
+            torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8, generator=rng),
+            torch.randn(64, 100, generator=rng),
+        )
+        grads.append([p.grad for p in discriminator.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, data_dir, monkeypatch):
+    original = GanStep.eager
+    calls = {"n": 0}
+
+    def poisoned(self, real, z):
+        calls["n"] += 1
+        stats = original(self, real, z)
+        return stats * float("nan") if calls["n"] > 10 else stats  # epoch 2 diverges
+
+    monkeypatch.setattr(GanStep, "eager", poisoned)
+    with pytest.raises(GanError, match=r"NaN/inf at epoch 2, step \d+; the checkpoint of epoch 1"):
+        run(tmp_path, data_dir)
+    assert load_checkpoint(tmp_path / "run").epoch == 1
+
+
+def test_ctrl_c_keeps_consistent_checkpoint(tmp_path, data_dir, monkeypatch):
+    original = GanStep.eager
+    calls = {"n": 0}
+
+    def interrupted(self, real, z):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return original(self, real, z)
+
+    monkeypatch.setattr(GanStep, "eager", interrupted)
+    result = run(tmp_path, data_dir, epochs=3)
+    assert result.interrupted and result.epochs_completed == 1
+    assert load_checkpoint(result.run_dir).epoch == 1
+    assert len(read_losses(result.run_dir / "losses.csv")) == 10
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path, data_dir):
+    run(tmp_path, data_dir, epochs=1)
+    with pytest.raises(GanError, match="already exists; use --resume"):
+        run(tmp_path, data_dir, epochs=1)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.tex").write_text("precious")
+    with pytest.raises(GanError, match="will not delete"):
+        train(
+            TrainConfig(limit=64, epochs=1, compile=False),
+            other,
+            CPU,
+            data_dir=data_dir,
+            force=True,
+            console=QUIET,
+        )
+    assert (other / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"epochs": 0}, "--epochs must be at least 1"),
+        ({"batch_size": 0}, "--batch-size must be"),
+        ({"lr": -1.0}, "--lr must be positive"),
+        ({"limit": 0}, "--limit must be at least 1"),
+    ],
+)
+def test_bad_config(overrides, message):
+    with pytest.raises(GanError, match=message):
+        TrainConfig(**overrides)
