@@ -25,6 +25,8 @@ $(GAN_DATA_DIR)/%.npz: | $(STAMP)
 
 demo: setup data
 	$(BIN)/gan train --out runs/demo --force
+	$(BIN)/gan export runs/demo
+	$(BIN)/gan verify runs/demo/export
 
 test: setup data
 	$(BIN)/python -m pytest

@@ -24,8 +24,9 @@ app.add_typer(data_app, name="data")
 
 silence_known_noise()
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, files) gets room for the wide parity and bench tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
 def user_errors(command):
@@ -138,6 +139,108 @@ def train(
         f"done: {result.epochs_completed} epochs in {run_dir} "
         f"(samples/, progress.gif, losses.png, checkpoint.json)"
     )
+
+
+@app.command("export")
+@user_errors
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Export dir [default: RUN_DIR/export].", show_default=False)
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="cpu, or cuda to also check eager/TorchScript/ONNX Runtime on the GPU.")
+    ] = "cpu",
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
+    exporter: Annotated[
+        str, typer.Option(help="dynamo (torch.export-based, torch's default) or torchscript (legacy).")
+    ] = "dynamo",
+    force: Annotated[bool, typer.Option(help="Replace an existing export dir.")] = False,
+):
+    """Export G and D to TorchScript and ONNX, with manifest.json and golden I/O, and prove parity.
+
+    Exits 1 when any backend disagrees with eager PyTorch beyond tolerance.
+    """
+    from export.exporter import export_run
+    from gan.device import resolve_device
+
+    result = export_run(
+        run_dir,
+        out,
+        device=resolve_device(device),
+        opset=opset,
+        exporter=exporter,
+        force=force,
+        console=console,
+    )
+    if result.notices:
+        console.print(
+            "[dim]note: torch marks TorchScript (torch.jit.trace/save) as deprecated; the .pt "
+            "files are still exported because many deployments load them."
+        )
+    _print_parity(result.comparisons, result.image_results, result.export_dir / "parity_grid.png")
+    console.print(
+        f"exported to {result.export_dir} in {result.seconds:.1f} s (exporter {exporter}, opset {opset})"
+    )
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def verify(
+    export_dir: Annotated[Path, typer.Argument(help="An export dir written by gan export.")],
+    device: Device = "cpu",
+):
+    """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch."""
+    from export.exporter import VERIFY_GRID, verify_export
+    from gan.device import resolve_device
+
+    comparisons, image_results = verify_export(export_dir, resolve_device(device))
+    _print_parity(comparisons, image_results, Path(export_dir) / VERIFY_GRID)
+    if not all(c.passed for c in comparisons) or not all(r["passed"] for r in image_results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def sample(
+    source: Annotated[Path, typer.Argument(help="A run dir, an export dir, or a .pt/.onnx file.")],
+    backend: Annotated[str, typer.Option(help="eager, torchscript or onnxruntime.")] = "onnxruntime",
+    n: Annotated[int, typer.Option("-n", help="How many images.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed for z; the same seed gives the same images.")] = 0,
+    device: Device = "cpu",
+    out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
+):
+    """Generate images with the exported (or eager) generator on any backend."""
+    from export.sample import sample_images
+    from gan.device import resolve_device
+    from gan.pictures import save_grid
+
+    images = sample_images(source, backend, n, seed, resolve_device(device))
+    save_grid(images, out)
+    console.print(f"wrote {n} images from {backend} to {out}")
+
+
+def _print_parity(comparisons, image_results, grid: Path) -> None:
+    from export.parity import parity_table
+
+    failed = [c for c in comparisons if not c.passed]
+    console.print(parity_table(comparisons))
+    for c in failed:
+        detail = c.error or f"max abs {c.max_abs:.2e}, needs atol >= {c.min_passing_atol:.2e}"
+        err_console.print(
+            f"[red]mismatch:[/] {c.model} on {c.backend} ({c.device}), batch {c.batch}: {detail}"
+        )
+    for r in image_results:
+        mark = "[green]pass" if r["passed"] else "[bold red]FAIL"
+        console.print(
+            f"fixed-noise grid, {r['backend']} ({r['device']}): max pixel diff {r['max_pixel_diff']} {mark}"
+        )
+    console.print(f"fixed-noise grids side by side: {grid}")
+    total = len(comparisons)
+    verdict = "[green]all match" if not failed else f"[bold red]{len(failed)} of {total} comparisons FAILED"
+    console.print(f"parity: {total - len(failed)}/{total} comparisons within tolerance; {verdict}")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""TorchScript and ONNX exporters, the manifest that describes what they wrote, and parity."""

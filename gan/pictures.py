@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +19,11 @@ from torchvision.utils import make_grid  # noqa: E402
 from gan.atomic import atomic_path, write_bytes  # noqa: E402
 
 
-def grid_image(images: torch.Tensor, nrow: int = 8, scale: int = 2) -> Image.Image:
-    """Images in [-1, 1], shape (N, 1, H, W), as one grid picture scaled up for the eye."""
+def grid_image(images: torch.Tensor, nrow: int | None = None, scale: int = 2) -> Image.Image:
+    """Images in [-1, 1], shape (N, 1, H, W), as one grid picture scaled up for the eye.
+
+    The grid is as square as it gets unless `nrow` (images per row) says otherwise."""
+    nrow = nrow or math.ceil(math.sqrt(len(images)))
     grid = make_grid(
         images.detach().float().cpu(),
         nrow=nrow,
@@ -33,7 +37,7 @@ def grid_image(images: torch.Tensor, nrow: int = 8, scale: int = 2) -> Image.Ima
     return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
     with atomic_path(path) as tmp:
         grid_image(images, nrow).save(tmp, format="PNG")
 
@@ -53,12 +57,12 @@ def save_gif(frames: Sequence[Path], path: Path, frame_ms: int = 400, shrink: in
 
 def save_side_by_side(pictures: dict[str, Image.Image], path: Path) -> None:
     """Labelled pictures in a row, for comparing what several backends drew."""
-    fig, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 3.6))
+    fig, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 4.0))
     for ax, (title, picture) in zip(list(fig.axes) if len(pictures) > 1 else [axes], pictures.items()):
         ax.imshow(picture, cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    _save_figure(fig, path)
+    _save_figure(fig, path, grayscale=True)
 
 
 def read_losses(path: Path) -> list[dict[str, float]]:
@@ -102,9 +106,13 @@ def _moving_average(values: list[float], window: int) -> list[float]:
     return out
 
 
-def _save_figure(fig, path: Path) -> None:
+def _save_figure(fig, path: Path, grayscale: bool = False) -> None:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
+    if grayscale:  # a quarter of the bytes of matplotlib's RGBA for a picture with no colour
+        picture = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG", optimize=True)
     write_bytes(path, buffer.getvalue())

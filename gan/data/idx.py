@@ -38,9 +38,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     expected = header_bytes + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
-        raise GanError(
-            f"{path} is truncated or padded: header says {expected} bytes, file has {len(data)}"
-        )
+        raise GanError(f"{path} is truncated or padded: header says {expected} bytes, file has {len(data)}")
     return np.frombuffer(data, dtype, offset=header_bytes).reshape(shape).astype(dtype.newbyteorder("="))
 
 

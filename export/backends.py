@@ -1,0 +1,256 @@
+"""One backend abstraction for parity and benchmarks: a model, or an exported artifact, turned into
+a callable on a device.
+
+`backend.bind(*inputs)` prepares everything a run needs (device copies, IOBinding, output buffers)
+and returns a zero-argument call that runs the model once and returns the output as a torch
+tensor. Parity calls it once and compares; benchmarks call it many times and time it. Neither
+writes its own loop around a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan.errors import GanError
+
+Run = Callable[[], torch.Tensor]
+
+
+class Backend(ABC):
+    name: str
+    device: torch.device
+    # True when every run writes its output into the same buffer, so a consumer may bind it once.
+    output_is_stable: bool = False
+
+    @abstractmethod
+    def bind(self, *inputs: torch.Tensor) -> Run: ...
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.bind(*inputs)()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name} on {self.device})"
+
+
+class TorchBackend(Backend):
+    """An nn.Module or a TorchScript module, run under inference mode on its device."""
+
+    def __init__(self, name: str, module: nn.Module, device: torch.device):
+        self.name, self.device = name, torch.device(device)
+        self.module = module.to(self.device).eval()
+
+    def bind(self, *inputs: torch.Tensor) -> Run:
+        inputs = tuple(x.to(self.device) for x in inputs)
+        module = self.module
+
+        def run() -> torch.Tensor:
+            with torch.inference_mode():
+                return module(*inputs)
+
+        return run
+
+
+def eager_backend(module: nn.Module, device: torch.device) -> TorchBackend:
+    return TorchBackend("eager", module, device)
+
+
+def load_torchscript(path: Path, device: torch.device) -> torch.jit.ScriptModule:
+    if not Path(path).is_file():
+        raise GanError(f"TorchScript file {path} does not exist")
+    try:
+        with warnings.catch_warnings():
+            # torch 2.14 deprecates TorchScript; `gan export` says so once, loading need not repeat it.
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location=device)
+    except Exception as error:  # torch raises RuntimeError/ValueError/zip errors for bad files
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GanError(
+            f"{path} is not a loadable TorchScript file (corrupt or truncated?): {first}"
+        ) from None
+
+
+def torchscript_backend(path: Path, device: torch.device) -> TorchBackend:
+    return TorchBackend("torchscript", load_torchscript(path, device), device)
+
+
+class ChainBackend(Backend):
+    """D(G(z)) from two backends; G's output buffer feeds D directly when it is stable."""
+
+    def __init__(self, first: Backend, second: Backend):
+        self.first, self.second = first, second
+        self.name, self.device = first.name, first.device
+
+    def bind(self, *inputs: torch.Tensor) -> Run:
+        run_first = self.first.bind(*inputs)
+        if self.first.output_is_stable:
+            run_second = self.second.bind(run_first())
+            return lambda: (run_first(), run_second())[1]
+        second = self.second
+        return lambda: second.bind(run_first())()
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Captures what native code writes to file descriptor 2 (ONNX Runtime's loader errors)."""
+    lines: list[str] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines.extend(capture.read().decode(errors="replace").splitlines())
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise GanError("onnxruntime is not installed: pip install onnxruntime-gpu (or onnxruntime)") from None
+    return onnxruntime
+
+
+def cuda_provider_problem() -> str | None:
+    """Why ONNX Runtime's CUDA execution provider cannot run here, or None when it can be tried."""
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return (
+            f"the installed onnxruntime {ort.__version__} has no CUDA execution provider "
+            "(providers: " + ", ".join(ort.get_available_providers()) + "); install onnxruntime-gpu"
+        )
+    return None
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ONNX file in an ONNX Runtime session on the CPU or CUDA execution provider.
+
+    On CUDA, `io_binding=True` (device-resident) binds inputs and preallocated outputs as torch
+    CUDA tensors, so nothing crosses to the host; `io_binding=False` (end-to-end) feeds numpy
+    arrays and returns host memory, which includes both copies.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        device: torch.device,
+        *,
+        io_binding: bool | None = None,
+        cuda_graph: bool = False,
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+    ):
+        ort = _ort()
+        self.path, self.device = Path(path), torch.device(device)
+        self.io_binding = self.device.type == "cuda" if io_binding is None else io_binding
+        self.cuda_graph = cuda_graph
+        self.output_is_stable = self.io_binding
+        mode = ("iobinding" if self.io_binding else "numpy") if self.device.type == "cuda" else ""
+        self.name = "onnxruntime" + (f"-{mode}" if mode else "") + ("-cudagraph" if cuda_graph else "")
+        if not self.path.is_file():
+            raise GanError(f"ONNX file {self.path} does not exist")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        if inter_op_threads is not None:
+            options.inter_op_num_threads = inter_op_threads
+        providers: list = ["CPUExecutionProvider"]
+        if self.device.type == "cuda":
+            if (problem := cuda_provider_problem()) is not None:
+                raise GanError(f"cannot run ONNX Runtime on CUDA: {problem}")
+            cuda_options = {"device_id": self.device.index or 0}
+            if cuda_graph:
+                cuda_options["enable_cuda_graph"] = "1"
+            providers = [("CUDAExecutionProvider", cuda_options)]
+            with contextlib.suppress(Exception):
+                ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels torch installed
+        with captured_stderr() as log:
+            try:
+                self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+            except Exception as error:
+                message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                if self.device.type == "cuda" and "CUDA" in message:
+                    raise GanError(_cuda_load_failure(message, log)) from None
+                raise GanError(
+                    f"{self.path} is not a loadable ONNX model (corrupt or truncated?): {message}"
+                ) from None
+        if self.device.type == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
+            raise GanError(_cuda_load_failure("the session fell back to the CPU", log))
+        self.inputs = self.session.get_inputs()
+        self.outputs = self.session.get_outputs()
+
+    def bind(self, *inputs: torch.Tensor) -> Run:
+        if len(inputs) != len(self.inputs):
+            raise GanError(f"{self.path.name} takes {len(self.inputs)} input(s), got {len(inputs)}")
+        return self.bind_feed({meta.name: x for meta, x in zip(self.inputs, inputs)})
+
+    def bind_feed(self, feed: dict[str, torch.Tensor]) -> Run:
+        """Like bind, with inputs by name; checks names, ranks and fixed dims before ORT sees them."""
+        expected = [meta.name for meta in self.inputs]
+        if sorted(feed) != sorted(expected):
+            raise GanError(f"{self.path.name} has input(s) {expected}, got {sorted(feed)}")
+        for meta in self.inputs:
+            _check_shape(self.path.name, meta.name, meta.shape, tuple(feed[meta.name].shape))
+        batch = next(iter(feed.values())).shape[0]
+        if not self.io_binding:
+            arrays = {
+                name: x.detach().to("cpu", torch.float32).contiguous().numpy() for name, x in feed.items()
+            }
+            session, output = self.session, self.outputs[0].name
+            return lambda: torch.from_numpy(session.run([output], arrays)[0])
+        return self._bind_device(feed, batch)
+
+    def _bind_device(self, feed: dict[str, torch.Tensor], batch: int) -> Run:
+        binding = self.session.io_binding()
+        device_type = "cuda" if self.device.type == "cuda" else "cpu"
+        device_id = self.device.index or 0
+        inputs = {name: x.detach().to(self.device, torch.float32).contiguous() for name, x in feed.items()}
+        for name, tensor in inputs.items():
+            binding.bind_input(
+                name, device_type, device_id, np.float32, list(tensor.shape), tensor.data_ptr()
+            )
+        meta = self.outputs[0]
+        shape = [batch if not isinstance(d, int) else d for d in meta.shape]
+        output = torch.empty(shape, dtype=torch.float32, device=self.device)
+        binding.bind_output(meta.name, device_type, device_id, np.float32, shape, output.data_ptr())
+        session = self.session
+
+        def run() -> torch.Tensor:
+            _ = inputs  # the bound buffers must outlive the binding
+            session.run_with_iobinding(binding)
+            return output
+
+        return run
+
+
+def _check_shape(model: str, name: str, declared: list, actual: tuple[int, ...]) -> None:
+    wanted = "(" + ", ".join(str(d) for d in declared) + ")"
+    if len(declared) != len(actual) or any(isinstance(d, int) and d != a for d, a in zip(declared, actual)):
+        raise GanError(f"input {name!r} of {model} expects shape {wanted}, got {tuple(actual)}")
+
+
+def _cuda_load_failure(message: str, log: list[str]) -> str:
+    text = " ".join([message, *log])
+    missing = sorted(set(re.findall(r"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file", text)))
+    ort = _ort()
+    detail = f"missing {', '.join(missing)}" if missing else message
+    return (
+        f"ONNX Runtime's CUDA execution provider (onnxruntime-gpu {ort.__version__}) could not load: "
+        f"{detail}. It needs an NVIDIA driver plus the CUDA 13 and cuDNN 9 libraries, which "
+        "onnxruntime.preload_dlls() loads from the nvidia-* wheels that torch installs"
+    )

@@ -1,0 +1,39 @@
+"""The check a person can see: the fixed-noise grid drawn through every backend's generator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.backends import Backend
+from gan.pictures import grid_image, save_side_by_side
+
+# One grey level of 255: what rounding alone may change.
+MAX_PIXEL_DIFF = 1
+
+
+def check_image_parity(
+    generators: Sequence[Backend], fixed_noise: torch.Tensor, reference: torch.Tensor, path: Path
+) -> list[dict]:
+    """Renders each backend's grid, compares pixels with eager's and saves them side by side."""
+    expected = np.asarray(grid_image(reference), dtype=np.int16)
+    pictures = {"eager (reference)": grid_image(reference)}
+    results = []
+    for backend in generators:
+        picture = grid_image(backend(fixed_noise))
+        diff = int(np.abs(np.asarray(picture, dtype=np.int16) - expected).max())
+        label = f"{backend.name} ({backend.device})"
+        pictures[f"{label}\nmax pixel diff {diff}"] = picture
+        results.append(
+            {
+                "backend": backend.name,
+                "device": str(backend.device),
+                "max_pixel_diff": diff,
+                "passed": diff <= MAX_PIXEL_DIFF,
+            }
+        )
+    save_side_by_side(pictures, path)
+    return results

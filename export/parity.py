@@ -1,0 +1,171 @@
+"""Numerical parity: each backend's outputs against the eager reference, by Polygraphy's rule.
+
+An element fails only if |a - b| > atol AND |a - b| / (|b| + eps) > rtol. For every comparison
+we keep max / mean / median absolute and relative error and the smallest atol that would have
+passed at the given rtol, so a failure says by how much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from rich.table import Table
+
+from export.backends import Backend
+
+EPS = 1e-12
+MODEL_LABELS = {"generator": "G", "discriminator": "D", "chain": "D(G(z))"}
+PARITY_BATCHES = (1, 64, 257)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+
+
+# fp32 on CPU: every backend runs the same kernels up to reassociation.
+# CUDA: cuDNN convolutions and ONNX Runtime's CUDA kernels may use TF32 (10-bit mantissa) and
+# other reduction orders, so errors of a few 1e-4 are normal there.
+DEFAULT_TOLERANCES = {"cpu": Tolerance(atol=1e-5, rtol=1e-4), "cuda": Tolerance(atol=2e-3, rtol=1e-2)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: str
+    backend: str
+    device: str
+    batch: int
+    atol: float
+    rtol: float
+    max_abs: float
+    mean_abs: float
+    median_abs: float
+    max_rel: float
+    mean_rel: float
+    median_rel: float
+    min_passing_atol: float
+    passed: bool
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, **labels) -> Comparison:
+    actual = actual.detach().to("cpu", torch.float64)
+    expected = expected.detach().to("cpu", torch.float64)
+    if actual.shape != expected.shape:
+        raise ValueError(f"output shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+    abs_err = (actual - expected).abs().flatten()
+    rel_err = abs_err / (expected.abs().flatten() + EPS)
+    failing = (abs_err > tolerance.atol) & (rel_err > tolerance.rtol)
+    # Elements that the rtol alone does not excuse need an atol at least their abs error.
+    over_rtol = abs_err[rel_err > tolerance.rtol]
+    finite = bool(torch.isfinite(actual).all())
+    return Comparison(
+        **labels,
+        atol=tolerance.atol,
+        rtol=tolerance.rtol,
+        max_abs=float(abs_err.max()),
+        mean_abs=float(abs_err.mean()),
+        median_abs=float(abs_err.median()),
+        max_rel=float(rel_err.max()),
+        mean_rel=float(rel_err.mean()),
+        median_rel=float(rel_err.median()),
+        min_passing_atol=float(over_rtol.max()) if len(over_rtol) else 0.0,
+        passed=finite and not bool(failing.any()),
+    )
+
+
+def check_backends(
+    backends: Sequence[tuple[str, Backend]],
+    inputs: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    tolerances: dict[str, Tolerance],
+    batches: Sequence[int] = PARITY_BATCHES,
+) -> list[Comparison]:
+    """Each (model, backend) on `inputs[model][:batch]` against `expected[model][:batch]`."""
+    results = []
+    for model, backend in backends:
+        tolerance = tolerances[backend.device.type]
+        for batch in batches:
+            labels = dict(model=model, backend=backend.name, device=str(backend.device), batch=batch)
+            try:
+                output = backend(inputs[model][:batch])
+                results.append(compare(output, expected[model][:batch], tolerance, **labels))
+            except Exception as error:  # a frozen batch axis fails here; that is a result, not a crash
+                results.append(failed(labels, tolerance, error))
+    return results
+
+
+def failed(labels: dict, tolerance: Tolerance, error: Exception) -> Comparison:
+    nan = float("nan")
+    message = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return Comparison(
+        **labels,
+        atol=tolerance.atol,
+        rtol=tolerance.rtol,
+        max_abs=nan,
+        mean_abs=nan,
+        median_abs=nan,
+        max_rel=nan,
+        mean_rel=nan,
+        median_rel=nan,
+        min_passing_atol=nan,
+        passed=False,
+        error=message,
+    )
+
+
+def parity_table(
+    results: Sequence[Comparison], title: str = "Parity against eager PyTorch (golden outputs, fp32 CPU)"
+) -> Table:
+    table = Table(title=title)
+    for column in (
+        "model",
+        "backend",
+        "device",
+        "batch",
+        "max abs",
+        "mean abs",
+        "median abs",
+        "max rel",
+        "median rel",
+        "min atol",
+        "atol/rtol",
+        "result",
+    ):
+        table.add_column(column, justify="left" if column in ("model", "backend", "device") else "right")
+    for r in results:
+        table.add_row(
+            MODEL_LABELS.get(r.model, r.model),
+            r.backend,
+            r.device,
+            str(r.batch),
+            f"{r.max_abs:.2e}",
+            f"{r.mean_abs:.2e}",
+            f"{r.median_abs:.2e}",
+            f"{r.max_rel:.2e}",
+            f"{r.median_rel:.2e}",
+            f"{r.min_passing_atol:.2e}",
+            f"{r.atol:.0e} / {r.rtol:.0e}",
+            "[green]pass" if r.passed else "[bold red]FAIL",
+        )
+    return table
+
+
+def markdown_table(results: Sequence[Comparison]) -> str:
+    lines = [
+        "| model | backend | device | batch | max abs | median abs | max rel | min atol to pass | result |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {MODEL_LABELS.get(r.model, r.model)} | {r.backend} | {r.device} | {r.batch} | "
+            f"{r.max_abs:.1e} | {r.median_abs:.1e} | {r.max_rel:.1e} | {r.min_passing_atol:.1e} | "
+            f"{'pass' if r.passed else 'FAIL'} |"
+        )
+    return "\n".join(lines)
