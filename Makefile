@@ -34,6 +34,10 @@ test: setup data
 lint: setup
 	$(BIN)/ruff check .
 
+bench: setup
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-json bench-pytest.json
+	$(BIN)/gan bench --device cpu --json bench.json --plot bench.png
+
 bench-epoch: setup data
 	$(BIN)/python -m bench.epoch_speed
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 
 from gan.errors import GanError
@@ -21,6 +22,24 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch and cache the datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+class _RunByDefault(TyperGroup):
+    """`gan bench [EXPORT_DIR] [options]` runs the benchmark; `gan bench compare A B` compares."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(
+    cls=_RunByDefault,
+    help="Benchmark eager, TorchScript, ONNX Runtime, torch.compile and CUDA graphs. "
+    "`gan bench [EXPORT_DIR] [OPTIONS]` runs it (see `gan bench run --help`); "
+    "`gan bench compare BASE.json NEW.json` compares two runs.",
+)
+app.add_typer(bench_app, name="bench")
 
 silence_known_noise()
 
@@ -220,6 +239,78 @@ def sample(
     images = sample_images(source, backend, n, seed, resolve_device(device))
     save_grid(images, out)
     console.print(f"wrote {n} images from {backend} to {out}")
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@bench_app.command("run")
+@user_errors
+def bench_run(
+    export_dir: Annotated[Path | None, typer.Argument(
+        help="Export dir to benchmark exactly; without one, a fresh seeded model is exported.",
+        show_default=False)] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    batch_size: Annotated[int, typer.Option(help="Batch for every workload.")] = 64,
+    workloads: Annotated[str, typer.Option(help="Comma list: forward, train.")] = "forward,train",
+    backends: Annotated[str | None, typer.Option(
+        help="Comma list from: eager, torchscript, onnxruntime (cpu), onnxruntime-iobinding, "
+        "onnxruntime-numpy, onnxruntime-cudagraph (cuda), compile, compile-step, cudagraph (cuda). "
+        "[default: all for the device]", show_default=False)] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the full report here.",
+                                                   show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a throughput bar chart PNG here.",
+                                              show_default=False)] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer iterations and less time per row.")] = False,
+    threads: Annotated[int | None, typer.Option(help="torch and ONNX Runtime intra-op threads "
+                                                "[default: torch's].", show_default=False)] = None,
+    arch: Annotated[str, typer.Option(help="Architecture for the fresh model (no EXPORT_DIR).")] = "mlp",
+):
+    """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
+
+    Reports median/p90/p99/IQR, throughput, speed-up vs eager, GFLOP/s and % of the matmul peak
+    measured in the same run. A backend that cannot run here is listed with the reason; the exit
+    code is non-zero only if you named it in --backends.
+    """
+    from bench.report import bench_table, save_chart, save_json
+    from bench.runner import BenchConfig, run_bench
+    from gan.device import resolve_device
+
+    config = BenchConfig(device=resolve_device(device), batch_size=batch_size, workloads=_csv(workloads),
+                         backends=_csv(backends) if backends else None, quick=quick, threads=threads,
+                         arch=arch)
+    report = run_bench(config, export_dir, console=console)
+    data = report.to_dict()
+    console.print(bench_table(data))
+    if json_path is not None:
+        save_json(data, json_path)
+        console.print(f"report: {json_path}")
+    if plot is not None:
+        save_chart(data, plot)
+        console.print(f"chart: {plot}")
+    if missing := report.explicitly_named_unavailable:
+        for row in missing:
+            err_console.print(f"[red]unavailable:[/] {row['backend']} for {row['workload']}: {row['reason']}")
+        raise typer.Exit(1)
+
+
+@bench_app.command("compare")
+@user_errors
+def bench_compare(
+    base: Annotated[Path, typer.Argument(help="The baseline --json report.")],
+    new: Annotated[Path, typer.Argument(help="The report to judge.")],
+    fail_above: Annotated[float, typer.Option(help="Exit 1 if any common row's median grew by more "
+                                              "than this percentage.")] = 10.0,
+):
+    """Per-row ratios of two bench reports; exit 1 on a regression above --fail-above."""
+    from bench.report import compare_reports, load_json
+
+    table, regressions = compare_reports(load_json(base), load_json(new), fail_above)
+    console.print(table)
+    if regressions:
+        err_console.print(f"[bold red]{len(regressions)} row(s) regressed by more than {fail_above:g}%")
+        raise typer.Exit(1)
 
 
 def _print_parity(comparisons, image_results, grid: Path) -> None:

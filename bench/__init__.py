@@ -1,0 +1,1 @@
+"""Benchmarks: eager vs TorchScript vs ONNX Runtime vs torch.compile vs CUDA graphs."""

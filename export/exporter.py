@@ -11,6 +11,7 @@ from pathlib import Path
 import onnx
 import torch
 from rich.console import Console
+from torch import nn
 
 from export.artifacts import artifact_backends, eager_backends
 from export.golden import GOLDEN, golden_inputs, load_golden, make_golden, save_golden
@@ -20,6 +21,7 @@ from export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison, Tolera
 from export.to_onnx import DEFAULT_OPSET, EXPORTERS, export_onnx, onnx_io, validate_onnx
 from export.torchscript import export_torchscript
 from gan.checkpoint import load_checkpoint, load_weights
+from gan.config import TrainConfig
 from gan.errors import GanError
 from gan.models import IMAGE_SHAPE, build_models
 
@@ -67,8 +69,7 @@ def export_run(
     force: bool = False,
     console: Console | None = None,
 ) -> ExportResult:
-    console = console or Console()
-    started = time.perf_counter()
+    """Exports the models of a trained run (default: into RUN_DIR/export)."""
     if exporter not in EXPORTERS:
         raise GanError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     run_dir = Path(run_dir)
@@ -79,8 +80,42 @@ def export_run(
     generator, discriminator = build_models(config.arch, config.z_dim, seed=0)
     load_weights(generator, checkpoint.generator, "generator")
     load_weights(discriminator, checkpoint.discriminator, "discriminator")
-    generator.eval(), discriminator.eval()
+    source = {
+        "run_dir": str(run_dir.resolve()),
+        "epoch": checkpoint.epoch,
+        "checkpoint_sha256": checkpoint.tensor_sha256,
+    }
+    return export_models(
+        generator,
+        discriminator,
+        config,
+        checkpoint.fixed_noise,
+        source,
+        out,
+        device=device,
+        opset=opset,
+        exporter=exporter,
+        console=console,
+    )
 
+
+def export_models(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    config: TrainConfig,
+    fixed_noise: torch.Tensor,
+    source: dict,
+    out: Path,
+    *,
+    device: torch.device = torch.device("cpu"),
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "dynamo",
+    console: Console | None = None,
+) -> ExportResult:
+    """Writes the artifacts, manifest and golden I/O for these modules, then checks parity."""
+    console = console or Console()
+    started = time.perf_counter()
+    generator, discriminator = generator.cpu().eval(), discriminator.cpu().eval()
     # Everything is built in a sibling dir and swapped in at the end: a failed export loses nothing.
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -107,7 +142,7 @@ def export_run(
                 generator,
                 discriminator,
                 golden_inputs(config.z_dim, max(PARITY_BATCHES), GOLDEN_SEED),
-                checkpoint.fixed_noise,
+                fixed_noise,
             )
             save_golden(staging / GOLDEN, golden)
             manifest = {
@@ -115,11 +150,7 @@ def export_run(
                 "dataset": config.dataset,
                 "z_dim": config.z_dim,
                 "image_shape": list(IMAGE_SHAPE),
-                "source": {
-                    "run_dir": str(run_dir.resolve()),
-                    "epoch": checkpoint.epoch,
-                    "checkpoint_sha256": checkpoint.tensor_sha256,
-                },
+                "source": source,
                 "exporter": exporter,
                 "opset": opset,
                 "trace_batch": TRACE_BATCH,

@@ -26,9 +26,14 @@ from gan.models import has_batch_statistics
 STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")
 
 
-def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    # fused=True is one kernel for all parameters; it is supported on CPU and CUDA.
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=True)
+def make_optimizer(
+    module: nn.Module, lr: float, betas: tuple[float, float], capturable: bool = False
+) -> torch.optim.Adam:
+    # fused=True is one kernel for all parameters; it is supported on CPU and CUDA. capturable
+    # keeps step counters on the device, which CUDA-graph capture needs.
+    optimizer = torch.optim.Adam(
+        module.parameters(), lr=lr, betas=betas, fused=True, **({"capturable": True} if capturable else {})
+    )
     _init_adam_state(optimizer)
     return optimizer
 
@@ -112,24 +117,41 @@ class GanStep:
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
     def eager(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        real = normalize(real_images)
+        """The full iteration: the D step, then the G step through the same fakes."""
         fake = self.generator(z)
-        real_logits, fake_logits = self._d_logits(real, fake.detach())
+        loss_d, real_logits = self._update_d(normalize(real_images), fake.detach())
+        loss_g, fake_logits_g = self._update_g(fake)
+        return _stats(loss_d, loss_g, real_logits, fake_logits_g)
+
+    def d_step(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The D step alone (for benchmarks): fakes are made without a graph, D is updated."""
+        with torch.no_grad():
+            fake = self.generator(z)
+        return self._update_d(normalize(real_images), fake)[0]
+
+    def g_step(self, z: torch.Tensor) -> torch.Tensor:
+        """The G step alone (for benchmarks): D(G(z)) with flipped labels, G is updated."""
+        return self._update_g(self.generator(z))[0]
+
+    def _update_d(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real_logits, fake_logits = self._d_logits(real, fake)
         loss_d = self._d_loss(real_logits, fake_logits)
         d_params = list(self.discriminator.parameters())
         # autograd.grad w.r.t. D's parameters only: no G gradients are computed in the D step.
         for p, g in zip(d_params, torch.autograd.grad(loss_d, d_params)):
             p.grad = g
         self.opt_d.step()
+        return loss_d, real_logits
 
-        fake_logits_g = self.discriminator.logits(fake)
-        loss_g = self._g_loss(fake_logits_g)
+    def _update_g(self, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fake_logits = self.discriminator.logits(fake)
+        loss_g = self._g_loss(fake_logits)
         g_params = list(self.generator.parameters())
         # ...and only G's here: D's weight gradients are never computed in the G step.
         for p, g in zip(g_params, torch.autograd.grad(loss_g, g_params)):
             p.grad = g
         self.opt_g.step()
-        return _stats(loss_d, loss_g, real_logits, fake_logits_g)
+        return loss_g, fake_logits
 
     def _functional_iteration(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         real = normalize(real_images)

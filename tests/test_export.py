@@ -9,9 +9,10 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from export.backends import OnnxRuntimeBackend, TorchBackend, torchscript_backend
+from export.artifacts import eager_backends, torchscript_backends
+from export.backends import OnnxRuntimeBackend, TorchBackend, cuda_provider_problem, torchscript_backend
 from export.exporter import export_run, verify_export
-from export.golden import golden_inputs
+from export.golden import golden_inputs, load_golden
 from export.manifest import read_manifest
 from export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Tolerance, check_backends, compare
 from export.to_onnx import export_onnx
@@ -207,7 +208,34 @@ def test_cuda_provider_failure_names_package_and_library(exported):
 @pytest.mark.cuda
 @requires_cuda()
 def test_cuda_parity(run_dir, tmp_path):
-    result = export_run(run_dir, tmp_path / "export-cuda", device=torch.device("cuda"), console=QUIET)
-    cuda_rows = [c for c in result.comparisons if c.device.startswith("cuda")]
+    cuda = torch.device("cuda")
+    if (problem := cuda_provider_problem()) is not None:
+        # Plain onnxruntime: export --device cuda must refuse clearly, and the torch backends on
+        # the GPU must still match.
+        with pytest.raises(GanError, match="install onnxruntime-gpu"):
+            export_run(run_dir, tmp_path / "export-cuda", device=cuda, console=QUIET)
+        result = export_run(run_dir, tmp_path / "export-cpu", console=QUIET)
+        golden = load_golden(result.export_dir / "golden.npz")
+        backends = eager_backends(*_trained_modules(run_dir), cuda)
+        backends += torchscript_backends(result.export_dir, result.manifest, cuda)
+        inputs = {m: golden[f"{m}.input"] for m in ("generator", "discriminator", "chain")}
+        expected = {m: golden[f"{m}.output"] for m in inputs}
+        comparisons = check_backends(backends, inputs, expected, DEFAULT_TOLERANCES)
+    else:
+        result = export_run(run_dir, tmp_path / "export-cuda", device=cuda, console=QUIET)
+        comparisons = result.comparisons
+        assert {"onnxruntime-iobinding", "onnxruntime-numpy"} <= {c.backend for c in comparisons}
+    cuda_rows = [c for c in comparisons if c.device.startswith("cuda")]
     assert {c.backend for c in cuda_rows} >= {"eager", "torchscript"}
-    assert result.passed, [c for c in result.comparisons if not c.passed]
+    assert {c.batch for c in cuda_rows} == set(PARITY_BATCHES)
+    assert all(c.passed for c in comparisons), [c for c in comparisons if not c.passed]
+
+
+def _trained_modules(run_dir):
+    from gan.checkpoint import load_checkpoint, load_weights
+
+    checkpoint = load_checkpoint(run_dir)
+    generator, discriminator = build_models(checkpoint.config.arch, checkpoint.config.z_dim, seed=0)
+    load_weights(generator, checkpoint.generator, "generator")
+    load_weights(discriminator, checkpoint.discriminator, "discriminator")
+    return generator, discriminator
