@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from export.artifacts import eager_backends, onnxruntime_backends, torchscript_backends
+from export.backends import cuda_provider_problem
 from tests.benchmarks.conftest import DEVICES, synchronized
 
 EXPECTED_SHAPES = {"generator": (64, 1, 28, 28), "discriminator": (64, 1), "chain": (64, 1)}
@@ -13,6 +14,8 @@ def backends(name, exported, device):
         return dict(eager_backends(generator, discriminator, device))
     if name == "torchscript":
         return dict(torchscript_backends(export_dir, manifest, device))
+    if device.type == "cuda" and (problem := cuda_provider_problem()) is not None:
+        pytest.skip(problem)
     return dict(onnxruntime_backends(export_dir, manifest, device))
 
 

@@ -1,0 +1,180 @@
+"""The benchmark machinery: statistics, stop rule, FLOP counts, report fields and CLI errors."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bench.flops import gan_flops
+from bench.report import compare_reports
+from bench.runner import BenchConfig, run_bench
+from bench.timing import Measurement, StopRule, measure
+from cli import app
+from gan.errors import GanError
+from gan.models import build_models
+from tests.test_cli_train import assert_user_error
+
+runner = CliRunner()
+CPU = torch.device("cpu")
+FAST = StopRule(warmup=10, min_iters=5, min_time_s=0.0)
+REQUIRED = {
+    "workload",
+    "backend",
+    "device",
+    "batch_size",
+    "status",
+    "reason",
+    "median_ms",
+    "p90_ms",
+    "p99_ms",
+    "iqr_ms",
+    "throughput_per_s",
+    "speedup_vs_eager",
+    "gflops",
+    "pct_of_peak",
+    "samples_ms",
+    "noisy",
+}
+
+
+def test_statistics_of_known_samples():
+    m = Measurement(samples_ms=[float(v) for v in range(1, 101)], cold_ms=500.0)
+    s = m.summary()
+    assert (
+        s["median_ms"] == 50.5 and s["p90_ms"] == pytest.approx(90.1) and s["p99_ms"] == pytest.approx(99.01)
+    )
+    assert s["iqr_ms"] == pytest.approx(49.5) and s["noisy"] is True and s["cold_ms"] == 500.0
+    steady = Measurement(samples_ms=[10.0, 10.1, 10.0, 9.9, 10.0], cold_ms=1.0).summary()
+    assert steady["noisy"] is False
+
+
+def test_stop_rule_needs_both_count_and_time():
+    calls = []
+    m = measure(lambda: calls.append(1), CPU, StopRule(warmup=10, min_iters=7, min_time_s=0.0))
+    assert len(m.samples_ms) == 7 and len(calls) == 1 + 10 + 7  # cold + warm-up + timed
+    m = measure(lambda: None, CPU, StopRule(warmup=10, min_iters=1, min_time_s=0.05))
+    assert len(m.samples_ms) > 1
+
+
+def test_flop_counts_match_the_mlp_by_hand():
+    generator, discriminator = build_models("mlp", 100, seed=0)
+    flops = gan_flops(generator, discriminator, torch.randn(64, 100))
+    g = 2 * 64 * (100 * 128 + 128 * 784)
+    d = 2 * 64 * (784 * 128 + 128 * 1)
+    assert flops["generator"] == g and flops["discriminator"] == d and flops["chain"] == g + d
+    # D step: G forward, D forward and weight gradients on 2B, input gradient of D's 2nd layer.
+    assert flops["d_step"] == g + 2 * d + 2 * d + 2 * 2 * 64 * 128
+    assert flops["iteration"] == flops["d_step"] + flops["g_step"] - g
+
+
+@pytest.fixture(scope="module")
+def report():
+    config = BenchConfig(
+        device=CPU, backends=["eager", "torchscript", "onnxruntime", "cudagraph"], stop_rule=FAST
+    )
+    return run_bench(config).to_dict()
+
+
+def test_report_rows_and_fields(report):
+    results = report["results"]
+    assert {r["workload"] for r in results} == {
+        "forward G",
+        "forward D",
+        "forward D(G(z))",
+        "train D step",
+        "train G step",
+        "train iteration",
+    }
+    for r in results:
+        assert REQUIRED <= r.keys()
+    ok = [r for r in results if r["status"] == "ok"]
+    assert all(r["median_ms"] > 0 and r["gflops"] > 0 and len(r["samples_ms"]) >= 5 for r in ok)
+    for r in ok:
+        assert r["throughput_per_s"] == pytest.approx(64 / (r["median_ms"] / 1e3))
+    assert all(r["speedup_vs_eager"] == 1.0 for r in ok if r["backend"] == "eager")
+    ort_train = [r for r in results if r["backend"] == "onnxruntime" and r["workload"].startswith("train")]
+    assert len(ort_train) == 3 and all(r["status"] == "n/a" and "training" in r["reason"] for r in ort_train)
+    graphs = [r for r in results if r["backend"] == "cudagraph"]
+    assert graphs and all(r["status"] == "unavailable" and "CUDA" in r["reason"] for r in graphs)
+    env = report["environment"]
+    assert env["matmul_peak"]["gflops"] > 0 and env["torch_threads"] >= 1 and env["torch"]
+
+
+def test_compare_flags_regressions(report):
+    slower = json.loads(json.dumps(report))
+    for r in slower["results"]:
+        if r["status"] == "ok" and r["backend"] == "eager":
+            r["median_ms"] *= 1.5
+    _, regressions = compare_reports(report, slower, fail_above_pct=20)
+    assert {r["backend"] for r in regressions} == {"eager"}
+    _, none = compare_reports(report, report, fail_above_pct=20)
+    assert none == []
+
+
+def test_bench_cli_json_plot_and_compare(tmp_path):
+    out, plot = tmp_path / "b.json", tmp_path / "b.png"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--device",
+            "cpu",
+            "--quick",
+            "--backends",
+            "eager,onnxruntime",
+            "--workloads",
+            "forward",
+            "--json",
+            str(out),
+            "--plot",
+            str(plot),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert plot.stat().st_size > 0
+    data = json.loads(out.read_text())
+    assert {r["backend"] for r in data["results"]} == {"eager", "onnxruntime"}
+    assert runner.invoke(app, ["bench", "compare", str(out), str(out)]).exit_code == 0
+    slower = json.loads(out.read_text())
+    for r in slower["results"]:
+        r["median_ms"] *= 2
+    (tmp_path / "slow.json").write_text(json.dumps(slower))
+    result = runner.invoke(
+        app, ["bench", "compare", str(out), str(tmp_path / "slow.json"), "--fail-above", "10"]
+    )
+    assert result.exit_code == 1 and "regressed by more than 10%" in result.output
+
+
+def test_named_unavailable_backend_exits_nonzero():
+    result = runner.invoke(
+        app, ["bench", "--device", "cpu", "--quick", "--backends", "cudagraph", "--workloads", "forward"]
+    )
+    assert result.exit_code == 1
+    assert "unavailable: cudagraph" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backends", "tensorrt"], "unknown backend(s) ['tensorrt']"),
+        (["--workloads", "backward"], "unknown workload(s) ['backward']"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
+def test_bench_bad_arguments(args, message):
+    assert_user_error(runner.invoke(app, ["bench", "--device", "cpu", *args]), message)
+
+
+def test_bench_export_dir_without_manifest(tmp_path):
+    assert_user_error(runner.invoke(app, ["bench", str(tmp_path)]), "has no manifest.json")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_bench_cuda_without_cuda():
+    assert_user_error(runner.invoke(app, ["bench", "--device", "cuda"]), "--device cuda was asked for")
+
+
+def test_bench_config_rejects_bad_threads():
+    with pytest.raises(GanError, match="--threads must be at least 1"):
+        BenchConfig(device=CPU, threads=0)
