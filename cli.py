@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
+from typer.core import TyperGroup
 
 from gan.errors import GanError
 from gan.quiet import silence_known_noise
@@ -241,6 +241,54 @@ def sample(
     console.print(f"wrote {n} images from {backend} to {out}")
 
 
+@app.command("eval")
+@user_errors
+def eval_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train.")],
+    backend: Annotated[
+        str, typer.Option(help="eager, torchscript or onnxruntime (the latter two need gan export first).")
+    ] = "eager",
+    n: Annotated[int, typer.Option("-n", help="Generated images (and real images per side).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed for z.")] = 0,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Must match the run's dataset [default: the run's].", show_default=False),
+    ] = None,
+    device: Device = "cpu",
+    data_dir: DataDir = None,
+):
+    """Measure quality: FCD (Fréchet distance in a classifier's features), classifier score, class
+    coverage, and the floor of real-vs-real. Trains the feature classifier on first use (cached)."""
+    from gan.device import resolve_device
+    from gan.evaluation import evaluate_run
+    from gan.report_tables import quality_table
+
+    result = evaluate_run(
+        run_dir,
+        backend,
+        n,
+        seed,
+        resolve_device(device),
+        data_dir,
+        dataset,
+        log=lambda message: console.print(f"[dim]{message}"),
+    )
+    console.print(quality_table([result]))
+    console.print(f"saved to {Path(run_dir) / 'eval.json'}")
+
+
+@app.command()
+@user_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train.")],
+):
+    """Write report.html (self-contained, images embedded) and report.md into the run dir."""
+    from bench.page import write_report
+
+    html, markdown = write_report(run_dir)
+    console.print(f"report: {html.resolve()}\nmarkdown: {markdown.resolve()}")
+
+
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
@@ -248,23 +296,36 @@ def _csv(value: str) -> list[str]:
 @bench_app.command("run")
 @user_errors
 def bench_run(
-    export_dir: Annotated[Path | None, typer.Argument(
-        help="Export dir to benchmark exactly; without one, a fresh seeded model is exported.",
-        show_default=False)] = None,
+    export_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Export dir to benchmark exactly; without one, a fresh seeded model is exported.",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Batch for every workload.")] = 64,
     workloads: Annotated[str, typer.Option(help="Comma list: forward, train.")] = "forward,train",
-    backends: Annotated[str | None, typer.Option(
-        help="Comma list from: eager, torchscript, onnxruntime (cpu), onnxruntime-iobinding, "
-        "onnxruntime-numpy, onnxruntime-cudagraph (cuda), compile, compile-step, cudagraph (cuda). "
-        "[default: all for the device]", show_default=False)] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the full report here.",
-                                                   show_default=False)] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write a throughput bar chart PNG here.",
-                                              show_default=False)] = None,
+    backends: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list from: eager, torchscript, onnxruntime (cpu), onnxruntime-iobinding, "
+            "onnxruntime-numpy, onnxruntime-cudagraph (cuda), compile, compile-step, cudagraph (cuda). "
+            "[default: all for the device]",
+            show_default=False,
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the full report here.", show_default=False)
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a throughput bar chart PNG here.", show_default=False)
+    ] = None,
     quick: Annotated[bool, typer.Option(help="Fewer iterations and less time per row.")] = False,
-    threads: Annotated[int | None, typer.Option(help="torch and ONNX Runtime intra-op threads "
-                                                "[default: torch's].", show_default=False)] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="torch and ONNX Runtime intra-op threads [default: torch's].", show_default=False),
+    ] = None,
     arch: Annotated[str, typer.Option(help="Architecture for the fresh model (no EXPORT_DIR).")] = "mlp",
 ):
     """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
@@ -277,9 +338,15 @@ def bench_run(
     from bench.runner import BenchConfig, run_bench
     from gan.device import resolve_device
 
-    config = BenchConfig(device=resolve_device(device), batch_size=batch_size, workloads=_csv(workloads),
-                         backends=_csv(backends) if backends else None, quick=quick, threads=threads,
-                         arch=arch)
+    config = BenchConfig(
+        device=resolve_device(device),
+        batch_size=batch_size,
+        workloads=_csv(workloads),
+        backends=_csv(backends) if backends else None,
+        quick=quick,
+        threads=threads,
+        arch=arch,
+    )
     report = run_bench(config, export_dir, console=console)
     data = report.to_dict()
     console.print(bench_table(data))
@@ -300,8 +367,9 @@ def bench_run(
 def bench_compare(
     base: Annotated[Path, typer.Argument(help="The baseline --json report.")],
     new: Annotated[Path, typer.Argument(help="The report to judge.")],
-    fail_above: Annotated[float, typer.Option(help="Exit 1 if any common row's median grew by more "
-                                              "than this percentage.")] = 10.0,
+    fail_above: Annotated[
+        float, typer.Option(help="Exit 1 if any common row's median grew by more than this percentage.")
+    ] = 10.0,
 ):
     """Per-row ratios of two bench reports; exit 1 on a regression above --fail-above."""
     from bench.report import compare_reports, load_json

@@ -23,5 +23,9 @@ def matmul_peak_gflops(device: torch.device, quick: bool = False) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = previous
     # The best sample, not the median: the peak is what the hardware can do, noise only lowers it.
     best_ms = min(measurement.samples_ms)
-    return {"n": n, "dtype": "float32", "gflops": 2 * n**3 / (best_ms / 1e3) / 1e9,
-            "median_gflops": 2 * n**3 / (measurement.median_ms / 1e3) / 1e9}
+    return {
+        "n": n,
+        "dtype": "float32",
+        "gflops": 2 * n**3 / (best_ms / 1e3) / 1e9,
+        "median_gflops": 2 * n**3 / (measurement.median_ms / 1e3) / 1e9,
+    }

@@ -23,8 +23,21 @@ def bench_table(report: dict) -> Table:
         title=f"gan bench: {config['arch']}, batch {config['batch_size']}, {env['device_name']} "
         f"({config['device']}), {env['torch_threads']} threads; matmul peak {peak:.0f} GFLOP/s"
     )
-    for column in ("workload", "backend", "status", "median ms", "p90 ms", "p99 ms", "IQR ms",
-                   "samples/s", "vs eager", "GFLOP/s", "% peak", "cold ms", "note"):
+    for column in (
+        "workload",
+        "backend",
+        "status",
+        "median ms",
+        "p90 ms",
+        "p99 ms",
+        "IQR ms",
+        "samples/s",
+        "vs eager",
+        "GFLOP/s",
+        "% peak",
+        "cold ms",
+        "note",
+    ):
         table.add_column(column, justify="left" if column in ("workload", "backend", "status") else "right")
     previous = None
     for r in report["results"]:
@@ -36,17 +49,28 @@ def bench_table(report: dict) -> Table:
             continue
         noisy = " [yellow](noisy)" if r["noisy"] else ""
         table.add_row(
-            r["workload"], r["backend"], "ok" + noisy, f"{r['median_ms']:.4f}", f"{r['p90_ms']:.4f}",
-            f"{r['p99_ms']:.4f}", f"{r['iqr_ms']:.4f}", f"{r['throughput_per_s']:,.0f}",
+            r["workload"],
+            r["backend"],
+            "ok" + noisy,
+            f"{r['median_ms']:.4f}",
+            f"{r['p90_ms']:.4f}",
+            f"{r['p99_ms']:.4f}",
+            f"{r['iqr_ms']:.4f}",
+            f"{r['throughput_per_s']:,.0f}",
             f"{r['speedup_vs_eager']:.2f}x" if r["speedup_vs_eager"] else "",
-            f"{r['gflops']:.1f}", f"{r['pct_of_peak']:.1f}%", f"{r['cold_ms']:.1f}", "",
+            f"{r['gflops']:.1f}",
+            f"{r['pct_of_peak']:.1f}%",
+            f"{r['cold_ms']:.1f}",
+            "",
         )
     return table
 
 
 def markdown_table(report: dict) -> str:
-    lines = ["| workload | backend | status | median ms | p90 ms | samples/s | vs eager | GFLOP/s | % peak |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| workload | backend | status | median ms | p90 ms | samples/s | vs eager | GFLOP/s | % peak |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in report["results"]:
         if r["status"] != "ok":
             lines.append(f"| {r['workload']} | {r['backend']} | {r['status']}: {r['reason']} | | | | | | |")
@@ -90,7 +114,9 @@ def save_chart(report: dict, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("samples per second (log)")
     config = report["config"]
-    ax.set_title(f"{config['arch']} GAN, batch {config['batch_size']}, {report['environment']['device_name']}")
+    ax.set_title(
+        f"{config['arch']} GAN, batch {config['batch_size']}, {report['environment']['device_name']}"
+    )
     ax.legend(fontsize=8, ncols=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -113,7 +139,9 @@ def compare_reports(base: dict, new: dict, fail_above_pct: float) -> tuple[Table
     regressions = []
     common = [r for r in new["results"] if r["status"] == "ok" and key(r) in base_rows]
     if not common:
-        raise GanError("the two reports have no benchmark row in common (same workload, backend, device, batch)")
+        raise GanError(
+            "the two reports have no benchmark row in common (same workload, backend, device, batch)"
+        )
     for r in common:
         before = base_rows[key(r)]["median_ms"]
         ratio = r["median_ms"] / before
@@ -121,6 +149,14 @@ def compare_reports(base: dict, new: dict, fail_above_pct: float) -> tuple[Table
         if regressed:
             regressions.append({**r, "ratio": ratio})
         verdict = "[bold red]regressed" if regressed else ("[green]faster" if ratio < 1 else "ok")
-        table.add_row(r["workload"], r["backend"], r["device"], str(r["batch_size"]), f"{before:.4f}",
-                      f"{r['median_ms']:.4f}", f"{ratio:.3f}", verdict)
+        table.add_row(
+            r["workload"],
+            r["backend"],
+            r["device"],
+            str(r["batch_size"]),
+            f"{before:.4f}",
+            f"{r['median_ms']:.4f}",
+            f"{ratio:.3f}",
+            verdict,
+        )
     return table, regressions

@@ -46,8 +46,16 @@ _FORWARD_MODEL = {"forward G": "generator", "forward D": "discriminator", "forwa
 _TRAIN_KEY = dict(zip(WORKLOAD_GROUPS["train"], TRAIN_WORKLOADS))
 _FLOP_KEY = {**_FORWARD_MODEL, **_TRAIN_KEY}
 CPU_BACKENDS = ("eager", "torchscript", "onnxruntime", "compile", "compile-step")
-CUDA_BACKENDS = ("eager", "torchscript", "onnxruntime-iobinding", "onnxruntime-numpy",
-                 "onnxruntime-cudagraph", "compile", "compile-step", "cudagraph")
+CUDA_BACKENDS = (
+    "eager",
+    "torchscript",
+    "onnxruntime-iobinding",
+    "onnxruntime-numpy",
+    "onnxruntime-cudagraph",
+    "compile",
+    "compile-step",
+    "cudagraph",
+)
 ALL_BACKENDS = tuple(dict.fromkeys(CPU_BACKENDS + CUDA_BACKENDS))
 
 
@@ -124,11 +132,18 @@ def run_bench(
     _add_speedups(results)
     return BenchReport(
         environment=environment(config.device, threads, peak),
-        config={"batch_size": config.batch_size, "device": str(config.device),
-                "workloads": list(config.workloads), "backends": config.backend_names,
-                "backends_named": list(config.backends or []), "quick": config.quick,
-                "arch": manifest["arch"], "export_dir": str(export_dir) if export_dir else None,
-                "stop_rule": vars(rule), "flops": flops},
+        config={
+            "batch_size": config.batch_size,
+            "device": str(config.device),
+            "workloads": list(config.workloads),
+            "backends": config.backend_names,
+            "backends_named": list(config.backends or []),
+            "quick": config.quick,
+            "arch": manifest["arch"],
+            "export_dir": str(export_dir) if export_dir else None,
+            "stop_rule": vars(rule),
+            "flops": flops,
+        },
         results=results,
     )
 
@@ -138,9 +153,15 @@ def _artifacts(config: BenchConfig, export_dir: Path | None, tmp: Path, console:
     if export_dir is None:
         generator, discriminator = build_models(config.arch, 100, seed=0)
         with console.status("exporting a fresh seeded model"):
-            export_models(generator, discriminator, TrainConfig(arch=config.arch), torch.randn(64, 100),
-                          {"run_dir": None, "note": "fresh seeded model made by gan bench"}, tmp / "export",
-                          console=Console(quiet=True))
+            export_models(
+                generator,
+                discriminator,
+                TrainConfig(arch=config.arch),
+                torch.randn(64, 100),
+                {"run_dir": None, "note": "fresh seeded model made by gan bench"},
+                tmp / "export",
+                console=Console(quiet=True),
+            )
         return tmp / "export", read_manifest(tmp / "export"), (generator, discriminator)
     manifest = read_manifest(export_dir)
     generator, discriminator = build_models(manifest["arch"], manifest["z_dim"], seed=0)
@@ -157,12 +178,16 @@ def _jobs(config: BenchConfig, artifact_dir: Path, manifest, eager_modules, thre
     device = config.device
     z_dim = manifest["z_dim"]
     rng = torch.Generator().manual_seed(0)
-    inputs = {"generator": torch.randn(config.batch_size, z_dim, generator=rng),
-              "discriminator": torch.rand(config.batch_size, 1, 28, 28, generator=rng) * 2 - 1}
+    inputs = {
+        "generator": torch.randn(config.batch_size, z_dim, generator=rng),
+        "discriminator": torch.rand(config.batch_size, 1, 28, 28, generator=rng) * 2 - 1,
+    }
     inputs["chain"] = inputs["generator"]
     forward_backends = {}
     for name in config.backend_names:
-        forward_backends[name] = _forward_factory(name, device, artifact_dir, manifest, eager_modules, threads)
+        forward_backends[name] = _forward_factory(
+            name, device, artifact_dir, manifest, eager_modules, threads
+        )
     if "forward" in config.workloads:
         for workload, model in _FORWARD_MODEL.items():
             for name, factory in forward_backends.items():
@@ -181,8 +206,9 @@ def _forward_factory(name, device, export_dir, manifest, eager_modules, threads)
         elif name == "torchscript":
             pairs = torchscript_backends(export_dir, manifest, device)
         elif name == "compile":
-            pairs = with_chain(*(TorchBackend("compile", torch.compile(m.to(device).eval()), device)
-                                 for m in eager_modules))
+            pairs = with_chain(
+                *(TorchBackend("compile", torch.compile(m.to(device).eval()), device) for m in eager_modules)
+            )
         elif name == "compile-step":
             raise NotApplicable("the whole-step graph is a training path; see the compile row for forward")
         elif name == "cudagraph":
@@ -216,8 +242,9 @@ def _ort_pairs(name, device, export_dir, manifest, threads):
     if (problem := cuda_provider_problem()) is not None:
         raise Unavailable(problem)
     mode = name.removeprefix("onnxruntime-")
-    return onnxruntime_backends(export_dir, manifest, device, io_binding=mode != "numpy",
-                                cuda_graph=mode == "cudagraph", **options)
+    return onnxruntime_backends(
+        export_dir, manifest, device, io_binding=mode != "numpy", cuda_graph=mode == "cudagraph", **options
+    )
 
 
 def _bound(factory: Callable, model: str, x: torch.Tensor) -> Callable[[], Callable]:
@@ -228,8 +255,9 @@ def _train_run(variants: dict, name: str, key: str, config: BenchConfig, manifes
     def make() -> Callable:
         if name not in variants:
             try:
-                variants[name] = make_train_variant(name, manifest["arch"], manifest["z_dim"],
-                                                    config.batch_size, config.device)
+                variants[name] = make_train_variant(
+                    name, manifest["arch"], manifest["z_dim"], config.batch_size, config.device
+                )
             except Unavailable as error:
                 variants[name] = error
         variant = variants[name]
@@ -243,11 +271,27 @@ def _train_run(variants: dict, name: str, key: str, config: BenchConfig, manifes
 
 
 def _measure_row(workload, backend, make_run, config: BenchConfig, rule, flops, peak) -> dict:
-    row = {"workload": workload, "backend": backend, "device": str(config.device),
-           "batch_size": config.batch_size, "status": "ok", "reason": "", "median_ms": None,
-           "p90_ms": None, "p99_ms": None, "iqr_ms": None, "mean_ms": None, "cv": None,
-           "cold_ms": None, "throughput_per_s": None, "speedup_vs_eager": None, "gflops": None,
-           "pct_of_peak": None, "samples_ms": [], "noisy": None}
+    row = {
+        "workload": workload,
+        "backend": backend,
+        "device": str(config.device),
+        "batch_size": config.batch_size,
+        "status": "ok",
+        "reason": "",
+        "median_ms": None,
+        "p90_ms": None,
+        "p99_ms": None,
+        "iqr_ms": None,
+        "mean_ms": None,
+        "cv": None,
+        "cold_ms": None,
+        "throughput_per_s": None,
+        "speedup_vs_eager": None,
+        "gflops": None,
+        "pct_of_peak": None,
+        "samples_ms": [],
+        "noisy": None,
+    }
     try:
         run = make_run()
         measurement = measure(run, config.device, rule)
@@ -260,13 +304,20 @@ def _measure_row(workload, backend, make_run, config: BenchConfig, rule, flops, 
     summary = measurement.summary()
     median_s = summary["median_ms"] / 1e3
     gflops = flops[_FLOP_KEY[workload]] / median_s / 1e9
-    return {**row, **summary, "samples_ms": measurement.samples_ms,
-            "throughput_per_s": config.batch_size / median_s, "gflops": gflops,
-            "pct_of_peak": 100 * gflops / peak["gflops"]}
+    return {
+        **row,
+        **summary,
+        "samples_ms": measurement.samples_ms,
+        "throughput_per_s": config.batch_size / median_s,
+        "gflops": gflops,
+        "pct_of_peak": 100 * gflops / peak["gflops"],
+    }
 
 
 def _add_speedups(results: list[dict]) -> None:
-    eager = {r["workload"]: r["median_ms"] for r in results if r["backend"] == "eager" and r["status"] == "ok"}
+    eager = {
+        r["workload"]: r["median_ms"] for r in results if r["backend"] == "eager" and r["status"] == "ok"
+    }
     for r in results:
         if r["status"] == "ok" and r["workload"] in eager:
             r["speedup_vs_eager"] = eager[r["workload"]] / r["median_ms"]
@@ -306,8 +357,13 @@ def cpu_model() -> str:
 
 def git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None

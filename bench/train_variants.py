@@ -82,8 +82,9 @@ def make_train_variant(
             generator = torch.jit.trace(generator, z, check_trace=False)
             with torch.no_grad():
                 example = generator(z)
-            discriminator = _WrappedDiscriminator(torch.jit.trace(_LogitsOf(discriminator), example,
-                                                                  check_trace=False))
+            discriminator = _WrappedDiscriminator(
+                torch.jit.trace(_LogitsOf(discriminator), example, check_trace=False)
+            )
     elif name == "compile":
         generator = torch.compile(generator)
         discriminator = _WrappedDiscriminator(torch.compile(_LogitsOf(discriminator)))
@@ -99,10 +100,14 @@ def make_train_variant(
     )
     step.concat_d_pass = concat
     if name == "compile-step":
-        return TrainVariant(name, {"iteration": lambda: step(real, z)}, {
-            "d_step": "compiled as one whole-iteration graph only (see train iteration)",
-            "g_step": "compiled as one whole-iteration graph only (see train iteration)",
-        })
+        return TrainVariant(
+            name,
+            {"iteration": lambda: step(real, z)},
+            {
+                "d_step": "compiled as one whole-iteration graph only (see train iteration)",
+                "g_step": "compiled as one whole-iteration graph only (see train iteration)",
+            },
+        )
     runs = {
         "d_step": lambda: step.d_step(real, z),
         "g_step": lambda: step.g_step(z),

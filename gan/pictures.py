@@ -96,6 +96,17 @@ def plot_losses(rows: list[dict[str, float]], steps_per_epoch: int, path: Path) 
     _save_figure(fig, path)
 
 
+def plot_fcd(rows: list[tuple[int, float]], path: Path) -> None:
+    """FCD per evaluated epoch (`gan train --eval-every K`)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([e for e, _ in rows], [v for _, v in rows], marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("FCD (lower is better)")
+    ax.set_title("Classifier-feature Fréchet distance to real test images")
+    ax.grid(alpha=0.3)
+    _save_figure(fig, path)
+
+
 def _moving_average(values: list[float], window: int) -> list[float]:
     out, total = [], 0.0
     for i, value in enumerate(values):

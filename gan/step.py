@@ -81,10 +81,16 @@ class GanStep:
         self.opt_g, self.opt_d = opt_g, opt_d
         # Concatenating real and fake into one D pass is exact only without batch statistics.
         self.concat_d_pass = not has_batch_statistics(discriminator)
-        # cpp_wrapper calls the generated kernels from C++ rather than Python: at this size the
+        # torch.func cannot trace BatchNorm's in-place running-stat updates, so architectures
+        # with batch statistics run the eager step (where convolutions dominate anyway).
+        self.compile_skipped = compile and (has_batch_statistics(generator) or not self.concat_d_pass)
+        # cpp_wrapper calls the generated CPU kernels from C++ rather than Python: at this size the
         # per-call wrapper is a measurable share of the step.
+        on_cpu = next(generator.parameters()).device.type == "cpu"
         self._compiled = (
-            torch.compile(self._functional_iteration, options={"cpp_wrapper": True}) if compile else None
+            torch.compile(self._functional_iteration, options={"cpp_wrapper": on_cpu})
+            if compile and not self.compile_skipped
+            else None
         )
         self._compiled_batch: int | None = None
         self._logits = _Logits(discriminator)

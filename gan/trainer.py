@@ -29,10 +29,10 @@ from gan.checkpoint import (
     save_checkpoint,
 )
 from gan.config import TrainConfig
-from gan.data import get_spec, load_dataset
+from gan.data import default_data_dir, get_spec, load_dataset
 from gan.errors import GanError
 from gan.models import build_models, get_architecture
-from gan.pictures import plot_losses, read_losses, save_gif, save_grid
+from gan.pictures import plot_fcd, plot_losses, read_losses, save_gif, save_grid
 from gan.progress import make_progress
 from gan.step import STAT_NAMES, GanStep, make_optimizer, normalize
 
@@ -150,11 +150,23 @@ def train(
             save_grid(normalize(images[:FIXED_NOISE_SIZE]), run_dir / "real_samples.png")
 
     step = GanStep(generator, discriminator, opt_g, opt_d, compile=config.compile)
+    fcd_tracker = None
+    if config.eval_every and is_main:
+        from gan.evaluation import FcdTracker  # needs the classifier: only load it when asked
+
+        fcd_tracker = FcdTracker(
+            dataset, data_dir or default_data_dir(), device, log=lambda m: console.print(f"[dim]{m}")
+        )
     batch = config.batch_size
     steps_per_epoch = math.ceil(len(images) / batch)
     loss_rows = [r for r in read_losses(run_dir / "losses.csv") if r["epoch"] <= start_epoch]
     result = TrainResult(run_dir=run_dir, epochs_completed=start_epoch)
-    if config.compile:
+    if step.compile_skipped:
+        console.print(
+            f"[dim]{config.arch} has BatchNorm, which the whole-step graph cannot hold; "
+            "training with the eager step"
+        )
+    elif config.compile:
         console.print("[dim]compiling the training step (once per run; --no-compile skips it)")
 
     with make_progress(console) as progress:
@@ -190,6 +202,8 @@ def train(
             ]
             if is_main:
                 _write_epoch_artifacts(run_dir, epoch, generator, fixed_noise, loss_rows, steps_per_epoch)
+                if fcd_tracker is not None and epoch % config.eval_every == 0:
+                    _record_fcd(run_dir, epoch, fcd_tracker(generator, config.z_dim))
                 save_checkpoint(
                     run_dir,
                     Checkpoint(
@@ -221,6 +235,14 @@ def _check_finite(stats: dict[str, float], epoch: int, step: int, run_dir: Path,
         f"training diverged: a loss became NaN/inf at epoch {epoch}, step {step + 1}; {kept}. "
         "Try a lower --lr or another --seed"
     )
+
+
+def _record_fcd(run_dir: Path, epoch: int, fcd: float) -> None:
+    path = run_dir / "fcd.csv"
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]] if path.exists() else []
+    rows = [(int(e), float(v)) for e, v in rows if int(e) < epoch] + [(epoch, fcd)]
+    write_text(path, "epoch,fcd\n" + "".join(f"{e},{v:.4f}\n" for e, v in rows))
+    plot_fcd(rows, run_dir / "fcd.png")
 
 
 def _format_stats(stats: dict[str, float]) -> str:

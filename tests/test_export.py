@@ -209,7 +209,7 @@ def test_cuda_provider_failure_names_package_and_library(exported):
 @requires_cuda()
 def test_cuda_parity(run_dir, tmp_path):
     cuda = torch.device("cuda")
-    if (problem := cuda_provider_problem()) is not None:
+    if cuda_provider_problem() is not None:
         # Plain onnxruntime: export --device cuda must refuse clearly, and the torch backends on
         # the GPU must still match.
         with pytest.raises(GanError, match="install onnxruntime-gpu"):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gan.errors import GanError
+from gan.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from gan.models.mlp import IMAGE_SHAPE, MLPDiscriminator, MLPGenerator
 
 
@@ -29,6 +30,13 @@ ARCHITECTURES = MappingProxyType(
             description="the seed tutorial's GAN: Linear 128 + LeakyReLU in G and D",
             make_generator=MLPGenerator,
             make_discriminator=MLPDiscriminator,
+        ),
+        "dcgan": Architecture(
+            name="dcgan",
+            description="DCGAN: ConvTranspose2d generator and CNN discriminator with BatchNorm",
+            make_generator=DCGANGenerator,
+            make_discriminator=DCGANDiscriminator,
+            init_weights=dcgan_init,
         ),
     }
 )

@@ -14,8 +14,15 @@ from gan.models import build_models
 
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="needs a CUDA device; this machine has none")]),
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(
+                not torch.cuda.is_available(), reason="needs a CUDA device; this machine has none"
+            ),
+        ],
+    ),
 ]
 
 
@@ -24,8 +31,15 @@ def exported(tmp_path_factory):
     """A fresh seeded MLP GAN exported once: (export dir, manifest, eager G, eager D)."""
     generator, discriminator = build_models("mlp", 100, seed=0)
     out = tmp_path_factory.mktemp("bench") / "export"
-    export_models(generator, discriminator, TrainConfig(), torch.randn(64, 100), {"run_dir": None}, out,
-                  console=Console(quiet=True))
+    export_models(
+        generator,
+        discriminator,
+        TrainConfig(),
+        torch.randn(64, 100),
+        {"run_dir": None},
+        out,
+        console=Console(quiet=True),
+    )
     return out, read_manifest(out), generator, discriminator
 
 
