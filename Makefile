@@ -27,6 +27,9 @@ demo: setup data
 	$(BIN)/gan train --out runs/demo --force
 	$(BIN)/gan export runs/demo
 	$(BIN)/gan verify runs/demo/export
+	$(BIN)/gan eval runs/demo
+	$(BIN)/gan bench runs/demo/export --quick --json runs/demo/bench.json --plot runs/demo/bench.png
+	$(BIN)/gan report runs/demo
 
 test: setup data
 	$(BIN)/python -m pytest
