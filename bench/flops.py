@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gan.models import Logits
+
 MATRIX_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
@@ -53,7 +55,7 @@ def gan_flops(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor) -
     """FLOPs per workload at the batch of `z`, matching what gan.step computes."""
     with torch.no_grad():
         fake = generator.eval()(z)
-    logits = _Logits(discriminator)
+    logits = Logits(discriminator)
     pair = torch.cat([fake, fake])
     g_fwd = forward_flops(generator, z)
     d_fwd = forward_flops(logits, fake)
@@ -72,12 +74,3 @@ def gan_flops(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor) -
         # The iteration reuses the D step's fakes for the G step: one G forward fewer.
         "iteration": d_step + g_step - g_fwd,
     }
-
-
-class _Logits(nn.Module):
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.d = discriminator
-
-    def forward(self, x):
-        return self.d.logits(x)

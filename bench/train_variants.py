@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bench.cuda_graph import capture
-from gan.models import build_models, has_batch_statistics
+from gan.models import Logits, build_models, has_batch_statistics
 from gan.step import GanStep, make_optimizer
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
@@ -41,15 +41,6 @@ class TrainVariant:
     name: str
     runs: dict[str, Callable[[], object]]
     not_applicable: dict[str, str] = field(default_factory=dict)
-
-
-class _LogitsOf(nn.Module):
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.d = discriminator
-
-    def forward(self, image):
-        return self.d.logits(image)
 
 
 class _WrappedDiscriminator(nn.Module):
@@ -83,11 +74,11 @@ def make_train_variant(
             with torch.no_grad():
                 example = generator(z)
             discriminator = _WrappedDiscriminator(
-                torch.jit.trace(_LogitsOf(discriminator), example, check_trace=False)
+                torch.jit.trace(Logits(discriminator), example, check_trace=False)
             )
     elif name == "compile":
         generator = torch.compile(generator)
-        discriminator = _WrappedDiscriminator(torch.compile(_LogitsOf(discriminator)))
+        discriminator = _WrappedDiscriminator(torch.compile(Logits(discriminator)))
     elif name not in ("eager", "compile-step", "cudagraph"):
         raise ValueError(name)
     capturable = name == "cudagraph"

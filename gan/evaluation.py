@@ -60,6 +60,7 @@ def evaluate_run(
         "n": n,
         "seed": seed,
         "dataset": config.dataset,
+        "classes": list(data.classes),
         "arch": config.arch,
         "classifier": {
             "test_accuracy": classifier_meta["test_accuracy"],

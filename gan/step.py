@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, vjp
 from torch.optim.adam import adam as adam_update
 
-from gan.models import has_batch_statistics
+from gan.models import Logits, has_batch_statistics
 
 # Order of the per-step statistics this module returns.
 STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")
@@ -55,17 +55,6 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(127.5).sub_(1.0)
 
 
-class _Logits(nn.Module):
-    """Exposes D.logits as a forward, so torch.func.functional_call can reach it."""
-
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.d = discriminator
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.d.logits(image)
-
-
 class GanStep:
     """Call with a uint8 batch of real images and noise z; returns the stats in `STAT_NAMES` order."""
 
@@ -93,7 +82,7 @@ class GanStep:
             else None
         )
         self._compiled_batch: int | None = None
-        self._logits = _Logits(discriminator)
+        self._logits = Logits(discriminator)
 
     def __call__(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         if self._compiled is None:

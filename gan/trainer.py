@@ -147,7 +147,9 @@ def train(
             ),
         )
         if not (run_dir / "real_samples.png").exists():
-            save_grid(normalize(images[:FIXED_NOISE_SIZE]), run_dir / "real_samples.png")
+            # A seeded sample of its own, so the picture never consumes the training RNG.
+            sample = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
+            save_grid(normalize(images[sample[:FIXED_NOISE_SIZE].to(device)]), run_dir / "real_samples.png")
 
     step = GanStep(generator, discriminator, opt_g, opt_d, compile=config.compile)
     fcd_tracker = None

@@ -178,3 +178,28 @@ def test_bench_cuda_without_cuda():
 def test_bench_config_rejects_bad_threads():
     with pytest.raises(GanError, match="--threads must be at least 1"):
         BenchConfig(device=CPU, threads=0)
+
+
+def test_bench_export_dir_with_changed_file(tmp_path):
+    from rich.console import Console
+
+    from export.exporter import export_models
+    from gan.config import TrainConfig
+
+    generator, discriminator = build_models("mlp", 100, seed=0)
+    export_models(
+        generator,
+        discriminator,
+        TrainConfig(),
+        torch.randn(64, 100),
+        {"run_dir": None},
+        tmp_path / "export",
+        exporter="torchscript",
+        console=Console(quiet=True),
+    )
+    onnx_file = tmp_path / "export" / "generator.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes() + b"\0")
+    assert_user_error(
+        runner.invoke(app, ["bench", str(tmp_path / "export"), "--quick"]),
+        "generator.onnx changed since export",
+    )

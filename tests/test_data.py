@@ -56,9 +56,14 @@ def test_fashion_json_converter_splits_and_drops_empty_rows(tmp_path):
     assert splits["test_images"].shape == (20, 28, 28)
     assert splits["train_images"].shape == (30, 28, 28)
     # Class 0 keeps rows 0,1 for test and 2,3,4 for train despite the empty row between them.
-    assert splits["test_images"][:2, 0, 0].tolist() == [0, 1]
-    assert splits["train_images"][:3, 0, 0].tolist() == [2, 3, 4]
-    assert splits["train_labels"].tolist() == [c for c in range(10) for _ in range(3)]
+    class0 = splits["train_labels"] == 0
+    assert sorted(splits["test_images"][splits["test_labels"] == 0, 0, 0].tolist()) == [0, 1]
+    assert sorted(splits["train_images"][class0, 0, 0].tolist()) == [2, 3, 4]
+    # Pixels still belong to their labels (row i of class c is filled with 10c + i)...
+    assert (splits["train_images"][:, 0, 0] // 10 == splits["train_labels"]).all()
+    assert sorted(splits["train_labels"].tolist()) == [c for c in range(10) for _ in range(3)]
+    # ...but the order is mixed, as in the original dataset, so a prefix samples every class.
+    assert len(set(splits["train_labels"][:10].tolist())) > 3
 
 
 def test_fashion_json_converter_rejects_wrong_row_count(tmp_path):
@@ -151,6 +156,7 @@ def test_real_fashion_mnist_cache(data_dir):
     data = load_dataset("fashion-mnist", data_dir, sources=("cache",))
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
     assert torch.bincount(data.train_labels).tolist() == [6000] * 10
+    assert len(set(data.train_labels[:100].tolist())) == 10  # a prefix is a mix of classes
     pixels = torch.cat([data.train_images, data.test_images]).double() / 255
     assert abs(pixels.mean().item() - 0.2862) < 5e-4 and abs(pixels.std().item() - 0.3530) < 5e-4
 

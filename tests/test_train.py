@@ -63,10 +63,10 @@ def test_partial_last_batch_is_trained(tmp_path, data_dir):
     assert [r["step"] for r in read_losses(result.run_dir / "losses.csv")] == [1, 2]
 
 
-@pytest.mark.parametrize("compile", [False, True])
-def test_resume_equals_uninterrupted_run(tmp_path, data_dir, compile):
-    straight = run(tmp_path, data_dir, "straight", epochs=3, compile=compile, limit=320)
-    run(tmp_path, data_dir, "resumed", epochs=1, compile=compile, limit=320)
+@pytest.mark.parametrize(("arch", "compile"), [("mlp", False), ("mlp", True), ("dcgan", False)])
+def test_resume_equals_uninterrupted_run(tmp_path, data_dir, arch, compile):
+    straight = run(tmp_path, data_dir, "straight", arch=arch, epochs=3, compile=compile, limit=320)
+    run(tmp_path, data_dir, "resumed", arch=arch, epochs=1, compile=compile, limit=320)
     config = TrainConfig(epochs=3, compile=compile)  # only epochs/compile are taken on resume
     train(config, tmp_path / "resumed", CPU, data_dir=data_dir, resume=True, console=QUIET)
     a, b = weights(straight.run_dir), weights(tmp_path / "resumed")

@@ -19,6 +19,7 @@ from gan.errors import GanError
 FASHION_MEAN, FASHION_STD = 0.2862, 0.3530
 FASHION_TEST_PER_CLASS = 1000
 FASHION_ROWS_PER_CLASS = 7000
+SPLIT_ORDER_SEED = 0
 
 Splits = dict[str, np.ndarray]  # train_images, train_labels, test_images, test_labels
 
@@ -79,8 +80,13 @@ def convert_fashion_json(
             splits[split].append(part)
             labels[split].append(np.full(len(part), label, dtype=np.int64))
         on_class(label)
-    result = {f"{k}_images": np.concatenate(v) for k, v in splits.items()}
-    result |= {f"{k}_labels": np.concatenate(v) for k, v in labels.items()}
+    # The package groups images by class; the original dataset is in mixed order. A fixed
+    # permutation per split restores that property, so `--limit N` takes a mix of classes.
+    result = {}
+    for split in ("train", "test"):
+        order = np.random.default_rng(SPLIT_ORDER_SEED).permutation(sum(len(v) for v in splits[split]))
+        result[f"{split}_images"] = np.concatenate(splits[split])[order]
+        result[f"{split}_labels"] = np.concatenate(labels[split])[order]
     if check_statistics:
         check_fashion_statistics(result)
     return result

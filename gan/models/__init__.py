@@ -62,6 +62,18 @@ def build_models(arch: str, z_dim: int, seed: int) -> tuple[nn.Module, nn.Module
     return generator, discriminator
 
 
+class Logits(nn.Module):
+    """A discriminator's pre-sigmoid scores as a module's forward, for tools that call forward
+    (torch.func.functional_call, tracing, FLOP hooks)."""
+
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self.d = discriminator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.d.logits(image)
+
+
 def has_batch_statistics(module: nn.Module) -> bool:
     """True when outputs depend on the rest of the batch, as with BatchNorm in train mode."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
@@ -71,6 +83,7 @@ __all__ = [
     "ARCHITECTURES",
     "IMAGE_SHAPE",
     "Architecture",
+    "Logits",
     "build_models",
     "get_architecture",
     "has_batch_statistics",
