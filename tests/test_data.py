@@ -167,3 +167,16 @@ def test_permission_denied_data_dir(tmp_path):
     locked.mkdir(mode=0)
     with pytest.raises(GanError, match="is not readable"):
         load_dataset("mnist", locked)
+
+
+def test_cache_from_an_older_converter_is_rebuilt(tmp_path):
+    write_raw_idx_dir(tmp_path)
+    load_dataset("fashion-mnist", tmp_path, sources=("cache", "idx"))
+    _, meta = cache_paths(tmp_path, "fashion-mnist")
+    old = json.loads(meta.read_text())
+    del old["cache_version"]
+    meta.write_text(json.dumps(old))
+    messages = []
+    rebuilt = load_dataset("fashion-mnist", tmp_path, sources=("cache", "idx"), log=messages.append)
+    assert rebuilt.source == "idx"
+    assert any("older converter" in m for m in messages)

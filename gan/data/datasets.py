@@ -20,6 +20,9 @@ from gan.errors import GanError
 from gan.hashing import sha256_arrays
 
 SOURCES = ("cache", "idx", "npm", "torchvision")
+# Bump when converted arrays change meaning (2: Fashion-MNIST splits in mixed order), so caches
+# written by an older converter are rebuilt rather than trusted.
+CACHE_VERSION = 2
 SPLIT_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 _IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -216,7 +219,11 @@ def read_cache(data_dir: Path, name: str, log: Callable[[str], None]) -> Splits 
     if not arrays_path.exists():
         return None
     try:
-        expected = json.loads(meta_path.read_text())["sha256"]
+        meta = json.loads(meta_path.read_text())
+        expected = meta["sha256"]
+        if meta.get("cache_version") != CACHE_VERSION:
+            log(f"cache {arrays_path} was written by an older converter; rebuilding it")
+            return None
         with np.load(arrays_path) as npz:
             splits = {key: npz[key] for key in SPLIT_KEYS}
     except Exception as error:  # a truncated zip raises several different exception types
@@ -234,6 +241,7 @@ def write_cache(data_dir: Path, name: str, splits: Splits, source: str, log: Cal
         with atomic_path(arrays_path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **{key: splits[key] for key in SPLIT_KEYS})
         meta = {
+            "cache_version": CACHE_VERSION,
             "sha256": sha256_arrays(splits),
             "source": source,
             "shapes": {key: list(splits[key].shape) for key in SPLIT_KEYS},
