@@ -17,7 +17,7 @@ from gan.quiet import silence_known_noise
 app = typer.Typer(
     help="Train a PyTorch GAN, export it to TorchScript and ONNX, prove parity, and benchmark it.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Fetch and cache the datasets.", no_args_is_help=True)
@@ -257,8 +257,11 @@ def eval_cmd(
     device: Device = "cpu",
     data_dir: DataDir = None,
 ):
-    """Measure quality: FCD (Fréchet distance in a classifier's features), classifier score, class
-    coverage, and the floor of real-vs-real. Trains the feature classifier on first use (cached)."""
+    """Measure quality: FCD, classifier score and class coverage, next to the real-vs-real floor.
+
+    FCD is the Fréchet distance in the features of a classifier trained here on first use (then
+    cached); it is not comparable to published Inception-FID.
+    """
     from gan.device import resolve_device
     from gan.evaluation import evaluate_run
     from gan.report_tables import quality_table
