@@ -32,7 +32,7 @@ from export.artifacts import onnxruntime_backends, torchscript_backends, with_ch
 from export.backends import Backend, TorchBackend, cuda_provider_problem, eager_backend
 from export.exporter import export_models
 from export.manifest import read_manifest
-from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, load_weights
+from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, trained_models
 from gan.config import TrainConfig
 from gan.errors import GanError
 from gan.models import build_models
@@ -164,12 +164,11 @@ def _artifacts(config: BenchConfig, export_dir: Path | None, tmp: Path, console:
             )
         return tmp / "export", read_manifest(tmp / "export"), (generator, discriminator)
     manifest = read_manifest(export_dir)
-    generator, discriminator = build_models(manifest["arch"], manifest["z_dim"], seed=0)
     run_dir = Path(manifest["source"].get("run_dir") or "")
     if (run_dir / CHECKPOINT_JSON).exists():  # timing does not depend on the weights, but use them
-        checkpoint = load_checkpoint(run_dir)
-        load_weights(generator, checkpoint.generator, "generator")
-        load_weights(discriminator, checkpoint.discriminator, "discriminator")
+        generator, discriminator = trained_models(load_checkpoint(run_dir))
+    else:
+        generator, discriminator = build_models(manifest["arch"], manifest["z_dim"], seed=0)
     return Path(export_dir), manifest, (generator, discriminator)
 
 

@@ -14,16 +14,16 @@ from rich.console import Console
 from torch import nn
 
 from export.artifacts import artifact_backends, eager_backends
-from export.golden import GOLDEN, golden_inputs, load_golden, make_golden, save_golden
+from export.golden import GOLDEN, MODELS, golden_inputs, load_golden, make_golden, save_golden
 from export.image_parity import check_image_parity
 from export.manifest import MANIFEST, read_manifest, write_manifest
 from export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison, Tolerance, check_backends
 from export.to_onnx import DEFAULT_OPSET, EXPORTERS, export_onnx, onnx_io, validate_onnx
 from export.torchscript import export_torchscript
-from gan.checkpoint import load_checkpoint, load_weights
+from gan.checkpoint import load_checkpoint, trained_models
 from gan.config import TrainConfig
 from gan.errors import GanError
-from gan.models import IMAGE_SHAPE, build_models
+from gan.models import IMAGE_SHAPE
 
 # Traced with a batch that parity never uses, so a batch axis frozen by tracing cannot hide.
 TRACE_BATCH = 3
@@ -77,9 +77,7 @@ def export_run(
     checkpoint = load_checkpoint(run_dir)
     _replaceable(out, force)
     config = checkpoint.config
-    generator, discriminator = build_models(config.arch, config.z_dim, seed=0)
-    load_weights(generator, checkpoint.generator, "generator")
-    load_weights(discriminator, checkpoint.discriminator, "discriminator")
+    generator, discriminator = trained_models(checkpoint)
     source = {
         "run_dir": str(run_dir.resolve()),
         "epoch": checkpoint.epoch,
@@ -199,8 +197,8 @@ def run_parity(
         if eager is not None:
             backends += eager_backends(*eager, dev)
         backends += artifact_backends(export_dir, manifest, dev)
-    inputs = {m: golden[f"{m}.input"] for m in ("generator", "discriminator", "chain")}
-    expected = {m: golden[f"{m}.output"] for m in ("generator", "discriminator", "chain")}
+    inputs = {m: golden[f"{m}.input"] for m in MODELS}
+    expected = {m: golden[f"{m}.output"] for m in MODELS}
     comparisons = check_backends(backends, inputs, expected, tolerances, manifest["golden"]["batches"])
     generators = [b for model, b in backends if model == "generator"]
     image_results = check_image_parity(

@@ -14,9 +14,8 @@ import torch
 from export.artifacts import artifact_path
 from export.backends import Backend, OnnxRuntimeBackend, eager_backend, torchscript_backend
 from export.manifest import MANIFEST, read_manifest
-from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, load_weights
+from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, trained_models
 from gan.errors import GanError
-from gan.models import build_models
 
 SAMPLE_BACKENDS = ("eager", "torchscript", "onnxruntime")
 
@@ -54,8 +53,7 @@ def generator_backend(source: Path, backend: str, device: torch.device) -> tuple
 
 def _eager_from_run(run_dir: Path, device: torch.device) -> tuple[Backend, int]:
     checkpoint = load_checkpoint(run_dir)
-    generator, _ = build_models(checkpoint.config.arch, checkpoint.config.z_dim, seed=0)
-    load_weights(generator, checkpoint.generator, "generator")
+    generator, _ = trained_models(checkpoint)
     return eager_backend(generator, device), checkpoint.config.z_dim
 
 

@@ -20,6 +20,7 @@ from gan.atomic import atomic_path, write_text
 from gan.config import TrainConfig
 from gan.errors import GanError
 from gan.hashing import sha256_file
+from gan.models import build_models
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -137,3 +138,11 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor], what: str) -
         raise GanError(
             f"the checkpoint's {what} does not fit the {type(module).__name__} architecture: {detail}"
         ) from None
+
+
+def trained_models(checkpoint: Checkpoint) -> tuple[nn.Module, nn.Module]:
+    """The checkpoint's generator and discriminator with their weights loaded."""
+    generator, discriminator = build_models(checkpoint.config.arch, checkpoint.config.z_dim, seed=0)
+    load_weights(generator, checkpoint.generator, "generator")
+    load_weights(discriminator, checkpoint.discriminator, "discriminator")
+    return generator, discriminator

@@ -17,6 +17,7 @@ from export.manifest import read_manifest
 from export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Tolerance, check_backends, compare
 from export.to_onnx import export_onnx
 from export.torchscript import export_torchscript
+from gan.checkpoint import load_checkpoint, trained_models
 from gan.config import TrainConfig
 from gan.errors import GanError
 from gan.models import ARCHITECTURES, build_models
@@ -216,7 +217,7 @@ def test_cuda_parity(run_dir, tmp_path):
             export_run(run_dir, tmp_path / "export-cuda", device=cuda, console=QUIET)
         result = export_run(run_dir, tmp_path / "export-cpu", console=QUIET)
         golden = load_golden(result.export_dir / "golden.npz")
-        backends = eager_backends(*_trained_modules(run_dir), cuda)
+        backends = eager_backends(*trained_models(load_checkpoint(run_dir)), cuda)
         backends += torchscript_backends(result.export_dir, result.manifest, cuda)
         inputs = {m: golden[f"{m}.input"] for m in ("generator", "discriminator", "chain")}
         expected = {m: golden[f"{m}.output"] for m in inputs}
@@ -229,13 +230,3 @@ def test_cuda_parity(run_dir, tmp_path):
     assert {c.backend for c in cuda_rows} >= {"eager", "torchscript"}
     assert {c.batch for c in cuda_rows} == set(PARITY_BATCHES)
     assert all(c.passed for c in comparisons), [c for c in comparisons if not c.passed]
-
-
-def _trained_modules(run_dir):
-    from gan.checkpoint import load_checkpoint, load_weights
-
-    checkpoint = load_checkpoint(run_dir)
-    generator, discriminator = build_models(checkpoint.config.arch, checkpoint.config.z_dim, seed=0)
-    load_weights(generator, checkpoint.generator, "generator")
-    load_weights(discriminator, checkpoint.discriminator, "discriminator")
-    return generator, discriminator

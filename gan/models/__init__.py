@@ -17,7 +17,6 @@ from gan.models.mlp import IMAGE_SHAPE, MLPDiscriminator, MLPGenerator
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    description: str
     make_generator: Callable[[int], nn.Module]
     make_discriminator: Callable[[], nn.Module]
     init_weights: Callable[[nn.Module], None] | None = None
@@ -27,13 +26,11 @@ ARCHITECTURES = MappingProxyType(
     {
         "mlp": Architecture(
             name="mlp",
-            description="the seed tutorial's GAN: Linear 128 + LeakyReLU in G and D",
             make_generator=MLPGenerator,
             make_discriminator=MLPDiscriminator,
         ),
         "dcgan": Architecture(
             name="dcgan",
-            description="DCGAN: ConvTranspose2d generator and CNN discriminator with BatchNorm",
             make_generator=DCGANGenerator,
             make_discriminator=DCGANDiscriminator,
             init_weights=dcgan_init,
