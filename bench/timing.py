@@ -14,7 +14,7 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -64,9 +64,6 @@ class Measurement:
             "cold_ms": self.cold_ms,
             "iterations": len(self.samples_ms),
         }
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def measure(run: Callable[[], object], device: torch.device, rule: StopRule = StopRule()) -> Measurement:

@@ -156,7 +156,6 @@ class OnnxRuntimeBackend(Backend):
         ort = _ort()
         self.path, self.device = Path(path), torch.device(device)
         self.io_binding = self.device.type == "cuda" if io_binding is None else io_binding
-        self.cuda_graph = cuda_graph
         self.output_is_stable = self.io_binding
         mode = ("iobinding" if self.io_binding else "numpy") if self.device.type == "cuda" else ""
         self.name = "onnxruntime" + (f"-{mode}" if mode else "") + ("-cudagraph" if cuda_graph else "")
