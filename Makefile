@@ -41,7 +41,7 @@ bench: setup
 	$(BIN)/gan bench --device cpu --json bench.json --plot bench.png
 
 bench-epoch: setup data
-	$(BIN)/python -m bench.epoch_speed
+	$(BIN)/python -m gan.bench.epoch_speed
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -43,9 +43,9 @@ app.add_typer(bench_app, name="bench")
 
 silence_known_noise()
 
-# Piped output (CI logs, files) gets room for the wide parity and bench tables instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+# Piped output (CI logs, files) is laid out for 100 columns; the tables are made to fit that.
+console = Console(width=None if sys.stdout.isatty() else 100)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 100)
 
 
 def user_errors(command):
@@ -71,6 +71,10 @@ DataDir = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+ARCH_HELP = (
+    "mlp, dcgan, an installed architecture (entry point gan_toolkit.architectures), "
+    "or your own: path/to/file.py:NAME or package.module:NAME."
+)
 
 
 @data_app.command("fetch")
@@ -96,12 +100,11 @@ def data_fetch(
 @app.command()
 @user_errors
 def train(
-    arch: Annotated[str, typer.Option(help="Architecture from the registry: mlp or dcgan.")] = "mlp",
+    arch: Annotated[str, typer.Option(help=ARCH_HELP)] = "mlp",
     dataset: Annotated[str, typer.Option(help="fashion-mnist or mnist.")] = "fashion-mnist",
     epochs: Annotated[int, typer.Option(help="Total epochs (on --resume: train up to this many).")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate for both G and D.")] = 2e-4,
-    z_dim: Annotated[int, typer.Option(help="Length of the noise vector z.")] = 100,
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Seeds weights, shuffling, noise and the fixed grid.")] = 0,
     out: Annotated[Path, typer.Option(help="Run dir to create.")] = Path("runs/latest"),
@@ -132,7 +135,6 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
-        z_dim=z_dim,
         seed=seed,
         limit=limit,
         compile=compile,
@@ -160,10 +162,37 @@ def train(
     )
 
 
+@app.command("import")
+@user_errors
+def import_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run dir to create.")],
+    arch: Annotated[str, typer.Option(help=ARCH_HELP, show_default=False)],
+    generator: Annotated[
+        Path, typer.Option(help="G's state_dict: .safetensors, .pt or .pth.", show_default=False)
+    ],
+    discriminator: Annotated[
+        Path | None, typer.Option(help="D's state_dict, if the architecture has a D.", show_default=False)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fixed noise.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace RUN_DIR if it is an existing run dir.")] = False,
+):
+    """Make a run dir from your own trained weights, so export, verify, sample, bench, eval and
+    report work on it.
+
+    .pt/.pth files are read with torch.load(weights_only=True): a pickle that is more than plain
+    tensors is refused, never executed. Keys and shapes must match the architecture exactly.
+    """
+    from gan.importer import IMPORTED_SAMPLES, import_weights
+
+    out = import_weights(run_dir, arch, generator, discriminator, seed=seed, force=force)
+    console.print(f"imported into {out}; fixed-noise grid: {out / IMPORTED_SAMPLES}")
+    console.print(f"next: gan export {out}")
+
+
 @app.command("export")
 @user_errors
 def export_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train.")],
+    run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train or gan import.")],
     out: Annotated[
         Path | None, typer.Option(help="Export dir [default: RUN_DIR/export].", show_default=False)
     ] = None,
@@ -180,8 +209,8 @@ def export_cmd(
 
     Exits 1 when any backend disagrees with eager PyTorch beyond tolerance.
     """
-    from export.exporter import export_run
     from gan.device import resolve_device
+    from gan.export.exporter import export_run
 
     result = export_run(
         run_dir,
@@ -210,13 +239,20 @@ def export_cmd(
 def verify(
     export_dir: Annotated[Path, typer.Argument(help="An export dir written by gan export.")],
     device: Device = "cpu",
+    grid: Annotated[
+        Path | None,
+        typer.Option(help="Also save the fixed-noise grids side by side here (PNG).", show_default=False),
+    ] = None,
 ):
-    """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch."""
-    from export.exporter import VERIFY_GRID, verify_export
-    from gan.device import resolve_device
+    """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch.
 
-    comparisons, image_results = verify_export(export_dir, resolve_device(device))
-    _print_parity(comparisons, image_results, Path(export_dir) / VERIFY_GRID)
+    Nothing is written into EXPORT_DIR, so it can be read-only.
+    """
+    from gan.device import resolve_device
+    from gan.export.exporter import verify_export
+
+    comparisons, image_results = verify_export(export_dir, resolve_device(device), grid_path=grid)
+    _print_parity(comparisons, image_results, grid)
     if not all(c.passed for c in comparisons) or not all(r["passed"] for r in image_results):
         raise typer.Exit(1)
 
@@ -232,8 +268,8 @@ def sample(
     out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
 ):
     """Generate images with the exported (or eager) generator on any backend."""
-    from export.sample import sample_images
     from gan.device import resolve_device
+    from gan.export.sample import sample_images
     from gan.pictures import save_grid
 
     images = sample_images(source, backend, n, seed, resolve_device(device))
@@ -286,7 +322,7 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train.")],
 ):
     """Write report.html (self-contained, images embedded) and report.md into the run dir."""
-    from bench.page import write_report
+    from gan.bench.page import write_report
 
     html, markdown = write_report(run_dir)
     console.print(f"report: {html.resolve()}\nmarkdown: {markdown.resolve()}")
@@ -294,6 +330,13 @@ def report(
 
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _int_csv(value: str, option: str) -> list[int]:
+    try:
+        return [int(item) for item in _csv(value)]
+    except ValueError:
+        raise GanError(f"{option} takes whole numbers separated by commas, got {value!r}") from None
 
 
 @bench_app.command("run")
@@ -307,7 +350,9 @@ def bench_run(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    batch_size: Annotated[int, typer.Option(help="Batch for every workload.")] = 64,
+    batch_size: Annotated[
+        str, typer.Option(help="Batch size, or a comma list for a sweep (e.g. 1,64,1024).")
+    ] = "64",
     workloads: Annotated[str, typer.Option(help="Comma list: forward, train.")] = "forward,train",
     backends: Annotated[
         str | None,
@@ -329,7 +374,15 @@ def bench_run(
         int | None,
         typer.Option(help="torch and ONNX Runtime intra-op threads [default: torch's].", show_default=False),
     ] = None,
-    arch: Annotated[str, typer.Option(help="Architecture for the fresh model (no EXPORT_DIR).")] = "mlp",
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="Architecture: of the fresh model without EXPORT_DIR [default: mlp]; with one, it gives "
+            "the eager, compile and train rows for a model defined in your own file.",
+            show_default=False,
+        ),
+    ] = None,
+    wide: Annotated[bool, typer.Option(help="Also show p99, IQR, GFLOP/s and cold-start columns.")] = False,
 ):
     """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
 
@@ -337,13 +390,13 @@ def bench_run(
     measured in the same run. A backend that cannot run here is listed with the reason; the exit
     code is non-zero only if you named it in --backends.
     """
-    from bench.report import bench_table, save_chart, save_json
-    from bench.runner import BenchConfig, run_bench
+    from gan.bench.report import bench_table, save_chart, save_json
+    from gan.bench.runner import BenchConfig, run_bench
     from gan.device import resolve_device
 
     config = BenchConfig(
         device=resolve_device(device),
-        batch_size=batch_size,
+        batch_sizes=_int_csv(batch_size, "--batch-size"),
         workloads=_csv(workloads),
         backends=_csv(backends) if backends else None,
         quick=quick,
@@ -352,16 +405,16 @@ def bench_run(
     )
     report = run_bench(config, export_dir, console=console)
     data = report.to_dict()
-    console.print(bench_table(data))
+    console.print(bench_table(data, wide=wide))
     if json_path is not None:
         save_json(data, json_path)
         console.print(f"report: {json_path}")
     if plot is not None:
         save_chart(data, plot)
         console.print(f"chart: {plot}")
-    if missing := report.explicitly_named_unavailable:
-        for row in missing:
-            err_console.print(f"[red]unavailable:[/] {row['backend']} for {row['workload']}: {row['reason']}")
+    if failed := report.failed_named_rows:
+        for backend, status, reason in dict.fromkeys((r.backend, r.status, r.reason) for r in failed):
+            err_console.print(f"[red]{status}:[/] {backend}: {reason}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -375,7 +428,7 @@ def bench_compare(
     ] = 10.0,
 ):
     """Per-row ratios of two bench reports; exit 1 on a regression above --fail-above."""
-    from bench.report import compare_reports, load_json
+    from gan.bench.report import compare_reports, load_json
 
     table, regressions = compare_reports(load_json(base), load_json(new), fail_above)
     console.print(table)
@@ -384,8 +437,8 @@ def bench_compare(
         raise typer.Exit(1)
 
 
-def _print_parity(comparisons, image_results, grid: Path) -> None:
-    from export.parity import parity_table
+def _print_parity(comparisons, image_results, grid: Path | None) -> None:
+    from gan.export.parity import parity_table
 
     failed = [c for c in comparisons if not c.passed]
     console.print(parity_table(comparisons))
@@ -399,7 +452,8 @@ def _print_parity(comparisons, image_results, grid: Path) -> None:
         console.print(
             f"fixed-noise grid, {r['backend']} ({r['device']}): max pixel diff {r['max_pixel_diff']} {mark}"
         )
-    console.print(f"fixed-noise grids side by side: {grid}")
+    if grid is not None:
+        console.print(f"fixed-noise grids side by side: {grid}")
     total = len(comparisons)
     verdict = "[green]all match" if not failed else f"[bold red]{len(failed)} of {total} comparisons FAILED"
     console.print(f"parity: {total - len(failed)}/{total} comparisons within tolerance; {verdict}")

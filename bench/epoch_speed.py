@@ -16,7 +16,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bench.tutorial_loop import time_tutorial_epoch
+from gan.bench.tutorial_loop import time_tutorial_epoch
 from gan.config import TrainConfig
 from gan.data import load_dataset
 from gan.quiet import silence_known_noise

@@ -12,12 +12,12 @@ import json
 import platform
 from pathlib import Path
 
-from bench.report import markdown_table as bench_markdown
-from export.parity import Comparison
-from export.parity import markdown_table as parity_markdown
 from gan.atomic import write_text
+from gan.bench.report import markdown_table as bench_markdown
 from gan.checkpoint import CHECKPOINT_JSON
 from gan.errors import GanError
+from gan.export.parity import Comparison
+from gan.export.parity import markdown_table as parity_markdown
 from gan.report_tables import quality_markdown
 
 STYLE = " ".join(

@@ -7,6 +7,7 @@ bench.flops and the matmul peak of bench.peak measured in the same run.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import platform
@@ -19,24 +20,19 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from bench.cuda_graph import CudaGraphBackend
-from bench.flops import gan_flops
-from bench.peak import matmul_peak_gflops
-from bench.timing import StopRule, measure
-from bench.train_variants import (
-    TRAIN_WORKLOADS,
-    NotApplicable,
-    Unavailable,
-    make_train_variant,
-)
-from export.artifacts import onnxruntime_backends, torchscript_backends, with_chain
-from export.backends import Backend, TorchBackend, cuda_provider_problem, eager_backend
-from export.exporter import export_models
-from export.manifest import read_manifest
+from gan.architecture import Architecture
+from gan.architectures import load_architecture
+from gan.bench.flops import workload_flops
+from gan.bench.peak import matmul_peak_gflops
+from gan.bench.rows import BenchRow
+from gan.bench.timing import StopRule, measure
+from gan.bench.train_variants import TRAIN_WORKLOADS, TrainSetup, make_train_variant
 from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, trained_models
-from gan.config import TrainConfig
 from gan.errors import GanError
-from gan.models import build_models
+from gan.export.exporter import export_models
+from gan.export.inputs import example_inputs
+from gan.export.manifest import read_manifest
+from gan.export.registry import BACKENDS, ModelSource, NotApplicable, Unavailable, build_backends
 from gan.progress import make_progress
 
 WORKLOAD_GROUPS = {
@@ -57,23 +53,26 @@ CUDA_BACKENDS = (
     "compile-step",
     "cudagraph",
 )
-ALL_BACKENDS = tuple(dict.fromkeys(CPU_BACKENDS + CUDA_BACKENDS))
+# compile-step is a training path only; every other name is a forward backend of the registry.
+ALL_BACKENDS = tuple(dict.fromkeys([*BACKENDS, "compile-step"]))
+NO_ARCHITECTURE = "needs the model's Architecture: pass --arch SPEC"
 
 
 @dataclass
 class BenchConfig:
     device: torch.device
-    batch_size: int = 64
+    batch_sizes: Sequence[int] = (64,)
     workloads: Sequence[str] = ("forward", "train")
     backends: Sequence[str] | None = None  # None: every backend of the device
     quick: bool = False
     threads: int | None = None
-    arch: str = "mlp"
+    arch: str | None = None  # spec; without an export dir None means mlp
+    trust_code: bool = True
     stop_rule: StopRule = field(default_factory=StopRule)
 
     def __post_init__(self):
-        if self.batch_size < 1:
-            raise GanError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
+            raise GanError(f"--batch-size needs positive sizes, got {list(self.batch_sizes)}")
         unknown = [w for w in self.workloads if w not in WORKLOAD_GROUPS]
         if unknown or not self.workloads:
             raise GanError(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOAD_GROUPS)}")
@@ -95,38 +94,74 @@ class BenchConfig:
 class BenchReport:
     environment: dict
     config: dict
-    results: list[dict]
+    results: list[BenchRow]
 
     def to_dict(self) -> dict:
-        return {"environment": self.environment, "config": self.config, "results": self.results}
+        return {
+            "environment": self.environment,
+            "config": self.config,
+            "results": [r.to_dict() for r in self.results],
+        }
 
     @property
-    def explicitly_named_unavailable(self) -> list[dict]:
+    def failed_named_rows(self) -> list[BenchRow]:
+        """Rows the user named in --backends that could not run (unavailable or error)."""
         named = self.config.get("backends_named") or []
-        return [r for r in self.results if r["status"] == "unavailable" and r["backend"] in named]
+        return [r for r in self.results if r.status in ("unavailable", "error") and r.backend in named]
+
+
+@dataclass
+class _Subject:
+    """What is benchmarked: the export dir's artifacts, and the eager modules when known."""
+
+    export_dir: Path
+    manifest: dict
+    eager: dict[str, torch.nn.Module] | None
+
+    @property
+    def source(self) -> ModelSource:
+        return ModelSource(self.export_dir, self.manifest, self.eager)
+
+    def train_setup(self, batch: int, device: torch.device) -> TrainSetup | None:
+        if self.eager is None:
+            return None
+        return TrainSetup(
+            generator=self.eager["generator"],
+            discriminator=self.eager.get("discriminator"),
+            output_kind=self.manifest["discriminator_output"] or "probability",
+            z_shape=tuple(self.manifest["z_shape"]),
+            image_shape=tuple(self.manifest["image_shape"]),
+            batch=batch,
+            device=device,
+        )
 
 
 def run_bench(
     config: BenchConfig, export_dir: Path | None = None, console: Console | None = None
 ) -> BenchReport:
-    console = console or Console()
+    """The Python API: benchmarks an export dir (or a fresh export of `config.arch`)."""
+    console = console or Console(quiet=True)
     threads = config.threads or torch.get_num_threads()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     rule = StopRule.quick() if config.quick else config.stop_rule
     try:
         with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
-            artifact_dir, manifest, eager_modules = _artifacts(config, export_dir, Path(tmp), console)
-            flops = gan_flops(*eager_modules, torch.randn(config.batch_size, manifest["z_dim"]))
+            subject = _subject(config, export_dir, Path(tmp), console)
+            flops = {}
+            for batch in config.batch_sizes:
+                setup = subject.train_setup(batch, torch.device("cpu"))
+                flops[batch] = workload_flops(setup) if setup is not None else {}
             with console.status("measuring the matmul peak"):
                 peak = matmul_peak_gflops(config.device, quick=config.quick)
             results = []
             with make_progress(console, transient=True) as progress:
-                jobs = list(_jobs(config, artifact_dir, manifest, eager_modules, threads))
+                jobs = list(_jobs(config, subject, threads))
                 task = progress.add_task("benchmarking", total=len(jobs), status="")
-                for workload, backend, make_run in jobs:
-                    progress.update(task, status=f"{workload} / {backend}")
-                    results.append(_measure_row(workload, backend, make_run, config, rule, flops, peak))
+                for workload, backend, batch, make_run in jobs:
+                    progress.update(task, status=f"{workload} / {backend} / batch {batch}")
+                    row = BenchRow(workload, backend, str(config.device), batch)
+                    results.append(_measure_row(row, make_run, config.device, rule, flops[batch], peak))
                     progress.advance(task)
     finally:
         torch.set_num_threads(previous_threads)
@@ -134,128 +169,120 @@ def run_bench(
     return BenchReport(
         environment=environment(config.device, threads, peak),
         config={
-            "batch_size": config.batch_size,
+            "batch_sizes": list(config.batch_sizes),
             "device": str(config.device),
             "workloads": list(config.workloads),
             "backends": config.backend_names,
             "backends_named": list(config.backends or []),
             "quick": config.quick,
-            "arch": manifest["arch"],
+            "arch": subject.manifest["arch"],
             "export_dir": str(export_dir) if export_dir else None,
             "stop_rule": vars(rule),
-            "flops": flops,
+            "flops": {str(b): f for b, f in flops.items()},
         },
         results=results,
     )
 
 
-def _artifacts(config: BenchConfig, export_dir: Path | None, tmp: Path, console: Console):
+def _subject(config: BenchConfig, export_dir: Path | None, tmp: Path, console: Console) -> _Subject:
     """The manifest's artifacts, or a fresh seeded model exported into `tmp` when none is given."""
     if export_dir is None:
-        generator, discriminator = build_models(config.arch, 100, seed=0)
+        architecture, ref = load_architecture(config.arch or "mlp")
+        generator, discriminator = architecture.build(seed=0)
         with console.status("exporting a fresh seeded model"):
-            export_models(
-                generator,
-                discriminator,
-                TrainConfig(arch=config.arch),
-                torch.randn(64, 100),
-                {"run_dir": None, "note": "fresh seeded model made by gan bench"},
-                tmp / "export",
-                console=Console(quiet=True),
-            )
-        return tmp / "export", read_manifest(tmp / "export"), (generator, discriminator)
+            export_models(architecture, generator, discriminator, tmp / "export", arch_ref=ref)
+        eager = {"generator": generator, "discriminator": discriminator}
+        return _Subject(tmp / "export", read_manifest(tmp / "export"), _present(eager))
     manifest = read_manifest(export_dir)
+    architecture = _architecture_for(manifest, config.arch)
+    if architecture is None:
+        return _Subject(Path(export_dir), manifest, None)
+    generator, discriminator = architecture.build(seed=0)
     run_dir = Path(manifest["source"].get("run_dir") or "")
     if (run_dir / CHECKPOINT_JSON).exists():  # timing does not depend on the weights, but use them
-        generator, discriminator = trained_models(load_checkpoint(run_dir))
-    else:
-        generator, discriminator = build_models(manifest["arch"], manifest["z_dim"], seed=0)
-    return Path(export_dir), manifest, (generator, discriminator)
+        generator, discriminator = trained_models(load_checkpoint(run_dir), architecture)
+    eager = {"generator": generator, "discriminator": discriminator}
+    return _Subject(Path(export_dir), manifest, _present(eager))
 
 
-def _jobs(config: BenchConfig, artifact_dir: Path, manifest, eager_modules, threads):
-    """(workload, backend, factory) triples; a factory returns a zero-argument call or raises."""
-    device = config.device
-    z_dim = manifest["z_dim"]
-    rng = torch.Generator().manual_seed(0)
-    inputs = {
-        "generator": torch.randn(config.batch_size, z_dim, generator=rng),
-        "discriminator": torch.rand(config.batch_size, 1, 28, 28, generator=rng) * 2 - 1,
-    }
-    inputs["chain"] = inputs["generator"]
-    forward_backends = {}
-    for name in config.backend_names:
-        forward_backends[name] = _forward_factory(
-            name, device, artifact_dir, manifest, eager_modules, threads
+def _architecture_for(manifest: dict, spec: str | None) -> Architecture | None:
+    """The user's --arch, or the manifest's when it names installed code (a built-in or entry
+    point); a file path in a manifest is never imported on its own, since that runs its code."""
+    if spec is None:
+        spec = manifest["arch"].get("spec")
+        if not spec or ":" in spec:
+            return None
+    architecture, _ = load_architecture(spec)
+    if (
+        list(architecture.z_shape) != manifest["z_shape"]
+        or list(architecture.image_shape) != manifest["image_shape"]
+    ):
+        raise GanError(
+            f"--arch {spec} has z {architecture.z_shape} and images {architecture.image_shape}, but the "
+            f"export has z {tuple(manifest['z_shape'])} and images {tuple(manifest['image_shape'])}"
         )
-    if "forward" in config.workloads:
-        for workload, model in _FORWARD_MODEL.items():
-            for name, factory in forward_backends.items():
-                yield workload, name, _bound(factory, model, inputs[model])
-    if "train" in config.workloads:
-        variants: dict[str, object] = {}
-        for workload, key in _TRAIN_KEY.items():
-            for name in config.backend_names:
-                yield workload, name, _train_run(variants, name, key, config, manifest)
+    return architecture
 
 
-def _forward_factory(name, device, export_dir, manifest, eager_modules, threads) -> Callable:
-    def build() -> dict[str, Backend]:
-        if name == "eager":
-            pairs = with_chain(*(eager_backend(m, device) for m in eager_modules))
-        elif name == "torchscript":
-            pairs = torchscript_backends(export_dir, manifest, device)
-        elif name == "compile":
-            pairs = with_chain(
-                *(TorchBackend("compile", torch.compile(m.to(device).eval()), device) for m in eager_modules)
-            )
-        elif name == "compile-step":
-            raise NotApplicable("the whole-step graph is a training path; see the compile row for forward")
-        elif name == "cudagraph":
-            if device.type != "cuda":
-                raise Unavailable("CUDA graphs need a CUDA device")
-            pairs = with_chain(*(CudaGraphBackend(m, device) for m in eager_modules))
-        elif name.startswith("onnxruntime"):
-            pairs = _ort_pairs(name, device, export_dir, manifest, threads)
-        else:
-            raise ValueError(name)
-        return dict(pairs)
-
-    # Built on first use, once for all three forward workloads.
-    return functools.cache(build)
+def _present(models: dict) -> dict:
+    return {name: module for name, module in models.items() if module is not None}
 
 
-def _ort_pairs(name, device, export_dir, manifest, threads):
-    options = {"intra_op_threads": threads, "inter_op_threads": 1}
-    if device.type == "cpu":
-        if name != "onnxruntime":
-            raise Unavailable(f"{name} is a CUDA mode; on the CPU the row is 'onnxruntime'")
-        return onnxruntime_backends(export_dir, manifest, device, **options)
-    if name == "onnxruntime":
+def _jobs(config: BenchConfig, subject: _Subject, threads: int):
+    """(workload, backend, batch, factory) tuples; a factory returns a zero-argument call or raises."""
+    device = config.device
+    manifest = subject.manifest
+    forward = {
+        name: functools.cache(functools.partial(_forward_backends, name, subject, device, threads))
+        for name in config.backend_names
+    }
+    for batch in config.batch_sizes:
+        inputs = example_inputs(manifest["z_shape"], manifest["image_shape"], batch, seed=0)
+        if "forward" in config.workloads:
+            for workload, model in _FORWARD_MODEL.items():
+                for name in config.backend_names:
+                    yield workload, name, batch, _bound(forward[name], model, inputs[model])
+        if "train" in config.workloads:
+            variants: dict[str, object] = {}
+            for workload, key in _TRAIN_KEY.items():
+                for name in config.backend_names:
+                    yield workload, name, batch, _train_run(variants, name, key, subject, batch, device)
+
+
+def _forward_backends(name: str, subject: _Subject, device: torch.device, threads: int) -> dict:
+    if name == "compile-step":
+        raise NotApplicable("the whole-step graph is a training path; see the compile row for forward")
+    if name in ("eager", "compile", "cudagraph") and subject.eager is None:
+        raise Unavailable(NO_ARCHITECTURE)
+    if name == "onnxruntime" and device.type == "cuda":
         raise Unavailable("on CUDA the ONNX Runtime rows are onnxruntime-iobinding/-numpy/-cudagraph")
-    if (problem := cuda_provider_problem()) is not None:
-        raise Unavailable(problem)
-    mode = name.removeprefix("onnxruntime-")
-    return onnxruntime_backends(
-        export_dir, manifest, device, io_binding=mode != "numpy", cuda_graph=mode == "cudagraph", **options
-    )
+    eager = {k: copy.deepcopy(v) for k, v in subject.eager.items()} if subject.eager else None
+    source = ModelSource(subject.export_dir, subject.manifest, eager)
+    return build_backends(name, source, device, threads=threads)
 
 
 def _bound(factory: Callable, model: str, x: torch.Tensor) -> Callable[[], Callable]:
-    return lambda: factory()[model].bind(x)
+    def make():
+        backends = factory()
+        if model not in backends:
+            raise NotApplicable("no discriminator: a generator-only model")
+        return backends[model].bind(x)
+
+    return make
 
 
-def _train_run(variants: dict, name: str, key: str, config: BenchConfig, manifest: dict) -> Callable:
+def _train_run(variants: dict, name: str, key: str, subject: _Subject, batch: int, device) -> Callable:
     def make() -> Callable:
         if name not in variants:
             try:
-                variants[name] = make_train_variant(
-                    name, manifest["arch"], manifest["z_dim"], config.batch_size, config.device
-                )
-            except Unavailable as error:
+                setup = subject.train_setup(batch, device)
+                if setup is None:
+                    raise Unavailable(NO_ARCHITECTURE)
+                variants[name] = make_train_variant(name, setup)
+            except (Unavailable, NotApplicable) as error:
                 variants[name] = error
         variant = variants[name]
-        if isinstance(variant, Unavailable):
+        if isinstance(variant, Exception):
             raise variant
         if key in variant.not_applicable:
             raise NotApplicable(variant.not_applicable[key])
@@ -264,57 +291,41 @@ def _train_run(variants: dict, name: str, key: str, config: BenchConfig, manifes
     return make
 
 
-def _measure_row(workload, backend, make_run, config: BenchConfig, rule, flops, peak) -> dict:
-    row = {
-        "workload": workload,
-        "backend": backend,
-        "device": str(config.device),
-        "batch_size": config.batch_size,
-        "status": "ok",
-        "reason": "",
-        "median_ms": None,
-        "p90_ms": None,
-        "p99_ms": None,
-        "iqr_ms": None,
-        "mean_ms": None,
-        "cv": None,
-        "cold_ms": None,
-        "throughput_per_s": None,
-        "speedup_vs_eager": None,
-        "gflops": None,
-        "pct_of_peak": None,
-        "samples_ms": [],
-        "noisy": None,
-    }
+def _measure_row(row: BenchRow, make_run, device, rule, flops: dict, peak: dict) -> BenchRow:
     try:
         run = make_run()
-        measurement = measure(run, config.device, rule)
+        measurement = measure(run, device, rule)
     except Unavailable as error:
-        return {**row, "status": "unavailable", "reason": str(error)}
+        return _with_status(row, "unavailable", str(error))
     except NotApplicable as error:
-        return {**row, "status": "n/a", "reason": str(error)}
+        return _with_status(row, "n/a", str(error))
     except GanError as error:
-        return {**row, "status": "unavailable", "reason": str(error)}
+        return _with_status(row, "unavailable", str(error))
+    except Exception as error:  # one backend failing must not take the other rows with it
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        return _with_status(row, "error", f"{type(error).__name__}: {first}")
     summary = measurement.summary()
     median_s = summary["median_ms"] / 1e3
-    gflops = flops[_FLOP_KEY[workload]] / median_s / 1e9
-    return {
-        **row,
-        **summary,
-        "samples_ms": measurement.samples_ms,
-        "throughput_per_s": config.batch_size / median_s,
-        "gflops": gflops,
-        "pct_of_peak": 100 * gflops / peak["gflops"],
-    }
+    for key, value in summary.items():
+        setattr(row, key, value)
+    row.samples_ms = measurement.samples_ms
+    row.throughput_per_s = row.batch_size / median_s
+    if (count := flops.get(_FLOP_KEY[row.workload])) is not None:
+        row.gflops = count / median_s / 1e9
+        row.pct_of_peak = 100 * row.gflops / peak["gflops"]
+    return row
 
 
-def _add_speedups(results: list[dict]) -> None:
-    eager = {
-        r["workload"]: r["median_ms"] for r in results if r["backend"] == "eager" and r["status"] == "ok"
-    }
+def _with_status(row: BenchRow, status: str, reason: str) -> BenchRow:
+    row.status, row.reason = status, reason
+    return row
+
+
+def _add_speedups(results: list[BenchRow]) -> None:
+    eager = {(r.workload, r.batch_size): r.median_ms for r in results if r.backend == "eager" and r.ok}
     for r in results:
-        if r["status"] == "ok" and r["workload"] in eager:
-            r["speedup_vs_eager"] = eager[r["workload"]] / r["median_ms"]
+        if r.ok and (r.workload, r.batch_size) in eager:
+            r.speedup_vs_eager = eager[(r.workload, r.batch_size)] / r.median_ms
 
 
 def environment(device: torch.device, threads: int, peak: dict) -> dict:

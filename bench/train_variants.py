@@ -2,8 +2,8 @@
 
 Every variant runs gan.step's algorithm; they differ only in what executes the modules:
 - eager: the modules as they are;
-- torchscript: G and D's logits traced in train mode, trained with autograd and the same Adam;
-- compile: G and D's logits through torch.compile;
+- torchscript: G and D traced in train mode, trained with autograd and the same Adam;
+- compile: G and D through torch.compile;
 - compile-step: the whole iteration as one compiled graph, exactly what `gan train` runs;
 - cudagraph: the eager step captured into CUDA graphs and replayed.
 ONNX Runtime has no row here that runs: it has no maintained training path.
@@ -11,6 +11,7 @@ ONNX Runtime has no row here that runs: it has no maintained training path.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,22 +19,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from bench.cuda_graph import capture
-from gan.models import Logits, build_models, has_batch_statistics
+from gan.architecture import has_batch_statistics
+from gan.export.registry import NotApplicable, Unavailable
 from gan.step import GanStep, make_optimizer
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
 ORT_TRAIN_REASON = (
     "ONNX Runtime has no maintained training path (onnxruntime-training is retired); inference only"
 )
-
-
-class Unavailable(Exception):
-    """This backend cannot run on this machine; the message says why."""
-
-
-class NotApplicable(Exception):
-    """This backend has no such workload anywhere; the message says why."""
+WHOLE_GRAPH_ONLY = "compiled as one whole-iteration graph only (see train iteration)"
 
 
 @dataclass
@@ -43,50 +37,70 @@ class TrainVariant:
     not_applicable: dict[str, str] = field(default_factory=dict)
 
 
-class _WrappedDiscriminator(nn.Module):
-    """Gives a traced or compiled logits function the `.logits` interface gan.step expects."""
+@dataclass
+class TrainSetup:
+    """What every variant trains: copies of these modules on synthetic data of their shapes."""
 
-    def __init__(self, logits: nn.Module):
-        super().__init__()
-        self.wrapped = logits
+    generator: nn.Module
+    discriminator: nn.Module | None
+    output_kind: str
+    z_shape: tuple[int, ...]
+    image_shape: tuple[int, ...]
+    batch: int
+    device: torch.device
 
-    def logits(self, image):
-        return self.wrapped(image)
+
+def _traced(generator, discriminator, z):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        generator = torch.jit.trace(generator, z, check_trace=False)
+        with torch.no_grad():
+            example = generator(z)
+        return generator, torch.jit.trace(discriminator, example, check_trace=False)
 
 
-def make_train_variant(
-    name: str, arch: str, z_dim: int, batch: int, device: torch.device, seed: int = 0
-) -> TrainVariant:
+def _compiled(generator, discriminator, z):
+    return torch.compile(generator), torch.compile(discriminator)
+
+
+# How each variant wraps G and D before the step runs them (None: as they are).
+MODULE_WRAPPERS = {
+    "eager": None,
+    "torchscript": _traced,
+    "compile": _compiled,
+    "compile-step": None,
+    "cudagraph": None,
+}
+
+
+def make_train_variant(name: str, setup: TrainSetup, seed: int = 0) -> TrainVariant:
     if name.startswith("onnxruntime"):
         raise NotApplicable(ORT_TRAIN_REASON)
-    if name == "cudagraph" and device.type != "cuda":
+    if name not in MODULE_WRAPPERS:
+        raise Unavailable(f"{name} has no training path")
+    if name == "cudagraph" and setup.device.type != "cuda":
         raise Unavailable("CUDA graphs need a CUDA device")
-    generator, discriminator = build_models(arch, z_dim, seed)
-    generator.to(device).train(), discriminator.to(device).train()
+    if setup.discriminator is None:
+        raise NotApplicable("no discriminator: a generator-only model has no training step")
+    device = setup.device
+    generator = copy.deepcopy(setup.generator).to(device).train()
+    discriminator = copy.deepcopy(setup.discriminator).to(device).train()
     rng = torch.Generator(device=device).manual_seed(seed)
-    real = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=device, generator=rng)
-    z = torch.randn(batch, z_dim, device=device, generator=rng)
+    real = torch.randint(
+        0, 256, (setup.batch, *setup.image_shape), dtype=torch.uint8, device=device, generator=rng
+    )
+    z = torch.randn(setup.batch, *setup.z_shape, device=device, generator=rng)
+    # Read before wrapping: a traced or compiled module no longer shows its BatchNorm layers.
     concat = not has_batch_statistics(discriminator)
-    if name == "torchscript":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            generator = torch.jit.trace(generator, z, check_trace=False)
-            with torch.no_grad():
-                example = generator(z)
-            discriminator = _WrappedDiscriminator(
-                torch.jit.trace(Logits(discriminator), example, check_trace=False)
-            )
-    elif name == "compile":
-        generator = torch.compile(generator)
-        discriminator = _WrappedDiscriminator(torch.compile(Logits(discriminator)))
-    elif name not in ("eager", "compile-step", "cudagraph"):
-        raise ValueError(name)
+    if (wrap := MODULE_WRAPPERS[name]) is not None:
+        generator, discriminator = wrap(generator, discriminator, z)
     capturable = name == "cudagraph"
     step = GanStep(
         generator,
         discriminator,
         make_optimizer(generator, 2e-4, (0.5, 0.999), capturable=capturable),
         make_optimizer(discriminator, 2e-4, (0.5, 0.999), capturable=capturable),
+        output_kind=setup.output_kind,
         compile=name == "compile-step",
     )
     step.concat_d_pass = concat
@@ -94,10 +108,7 @@ def make_train_variant(
         return TrainVariant(
             name,
             {"iteration": lambda: step(real, z)},
-            {
-                "d_step": "compiled as one whole-iteration graph only (see train iteration)",
-                "g_step": "compiled as one whole-iteration graph only (see train iteration)",
-            },
+            {"d_step": WHOLE_GRAPH_ONLY, "g_step": WHOLE_GRAPH_ONLY},
         )
     runs = {
         "d_step": lambda: step.d_step(real, z),
@@ -105,5 +116,7 @@ def make_train_variant(
         "iteration": lambda: step.eager(real, z),
     }
     if name == "cudagraph":
+        from gan.export.cuda_graph import capture
+
         runs = {workload: capture(run) for workload, run in runs.items()}
     return TrainVariant(name, runs)

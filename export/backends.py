@@ -215,26 +215,31 @@ class OnnxRuntimeBackend(Backend):
         return self._bind_device(feed, batch)
 
     def _bind_device(self, feed: dict[str, torch.Tensor], batch: int) -> Run:
-        binding = self.session.io_binding()
-        device_type = "cuda" if self.device.type == "cuda" else "cpu"
-        device_id = self.device.index or 0
-        inputs = {name: x.detach().to(self.device, torch.float32).contiguous() for name, x in feed.items()}
-        for name, tensor in inputs.items():
-            binding.bind_input(
-                name, device_type, device_id, np.float32, list(tensor.shape), tensor.data_ptr()
-            )
-        meta = self.outputs[0]
-        shape = [batch if not isinstance(d, int) else d for d in meta.shape]
-        output = torch.empty(shape, dtype=torch.float32, device=self.device)
-        binding.bind_output(meta.name, device_type, device_id, np.float32, shape, output.data_ptr())
-        session = self.session
+        return bind_session(self.session, feed, self.device, batch)
 
-        def run() -> torch.Tensor:
-            _ = inputs  # the bound buffers must outlive the binding
-            session.run_with_iobinding(binding)
-            return output
 
-        return run
+def bind_session(
+    session, feed: dict[str, torch.Tensor], device: torch.device, batch: int | None = None
+) -> Run:
+    """IOBinding: binds `feed` and a preallocated output, both torch tensors on `device`, so a run
+    moves nothing between host and device. Symbolic output dims take `batch`."""
+    binding = session.io_binding()
+    device_type = "cuda" if device.type == "cuda" else "cpu"
+    device_id = device.index or 0
+    inputs = {name: x.detach().to(device, torch.float32).contiguous() for name, x in feed.items()}
+    for name, tensor in inputs.items():
+        binding.bind_input(name, device_type, device_id, np.float32, list(tensor.shape), tensor.data_ptr())
+    meta = session.get_outputs()[0]
+    shape = [d if isinstance(d, int) else batch for d in meta.shape]
+    output = torch.empty(shape, dtype=torch.float32, device=device)
+    binding.bind_output(meta.name, device_type, device_id, np.float32, shape, output.data_ptr())
+
+    def run() -> torch.Tensor:
+        _ = inputs  # the bound buffers must outlive the binding
+        session.run_with_iobinding(binding)
+        return output
+
+    return run
 
 
 def _check_shape(model: str, name: str, declared: list, actual: tuple[int, ...]) -> None:

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import torch
 
-from export.artifacts import artifact_path
-from export.backends import Backend, OnnxRuntimeBackend, eager_backend, torchscript_backend
-from export.manifest import MANIFEST, read_manifest
-from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, trained_models
+from gan.checkpoint import CHECKPOINT_JSON, load_trained_run
 from gan.errors import GanError
+from gan.export.backends import Backend, OnnxRuntimeBackend, TorchBackend, torchscript_backend
+from gan.export.manifest import MANIFEST, read_manifest
+from gan.export.registry import ModelSource, Unavailable, build_backends
 
 SAMPLE_BACKENDS = ("eager", "torchscript", "onnxruntime")
 
 
-def generator_backend(source: Path, backend: str, device: torch.device) -> tuple[Backend, int]:
-    """The generator behind `source` on `backend`, and its z dimension."""
+def generator_backend(source: Path, backend: str, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
+    """The generator behind `source` on `backend`, and its per-sample z shape."""
     if backend not in SAMPLE_BACKENDS:
         raise GanError(f"unknown backend {backend!r}; choose one of {', '.join(SAMPLE_BACKENDS)}")
     source = Path(source)
@@ -38,50 +38,54 @@ def generator_backend(source: Path, backend: str, device: torch.device) -> tuple
     if not (source / MANIFEST).exists():
         raise GanError(f"{source} is neither a run dir ({CHECKPOINT_JSON}) nor an export dir ({MANIFEST})")
     manifest = read_manifest(source)
+    z_shape = tuple(manifest["z_shape"])
     if backend == "eager":
-        run_dir = Path(manifest["source"]["run_dir"])
-        if not (run_dir / CHECKPOINT_JSON).exists():
-            raise GanError(
-                f"eager needs the checkpoint, and {run_dir} (the export's source) is gone; "
-                "use --backend torchscript or onnxruntime"
+        run_dir = manifest["source"].get("run_dir")
+        if not run_dir or not (Path(run_dir) / CHECKPOINT_JSON).exists():
+            where = (
+                f"its source run dir {run_dir} is gone" if run_dir else "it was not exported from a run dir"
             )
-        return _eager_from_run(run_dir, device)
-    fmt = "torchscript" if backend == "torchscript" else "onnx"
-    path = artifact_path(source, manifest, "generator", fmt)
-    return _artifact(path, backend, device), manifest["z_dim"]
+            raise GanError(
+                f"eager needs the checkpoint, and {where}; use --backend torchscript or onnxruntime"
+            )
+        return _eager_from_run(Path(run_dir), device)
+    try:
+        built = build_backends(backend, ModelSource(source, manifest), device)
+    except Unavailable as error:
+        raise GanError(f"cannot sample with {backend} on {device}: {error}") from None
+    return built["generator"], z_shape
 
 
-def _eager_from_run(run_dir: Path, device: torch.device) -> tuple[Backend, int]:
-    checkpoint = load_checkpoint(run_dir)
-    generator, _ = trained_models(checkpoint)
-    return eager_backend(generator, device), checkpoint.config.z_dim
+def _eager_from_run(run_dir: Path, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
+    run = load_trained_run(run_dir)
+    return TorchBackend("eager", run.generator, device), run.architecture.z_shape
 
 
-def _artifact(path: Path, backend: str, device: torch.device) -> Backend:
-    if backend == "torchscript":
-        return torchscript_backend(path, device)
-    return OnnxRuntimeBackend(path, device)
-
-
-def _from_file(path: Path, backend: str, device: torch.device) -> tuple[Backend, int]:
+def _from_file(path: Path, backend: str, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
     wanted = {".pt": "torchscript", ".onnx": "onnxruntime"}.get(path.suffix)
     if wanted is None:
         raise GanError(f"{path}: expected a .pt (TorchScript) or .onnx file, or a run/export dir")
     if wanted != backend:
         raise GanError(f"{path.name} is a {wanted} artifact; pass --backend {wanted}")
-    model = _artifact(path, backend, device)
+    model = (
+        torchscript_backend(path, device) if backend == "torchscript" else OnnxRuntimeBackend(path, device)
+    )
     manifest_path = path.parent / MANIFEST
     if manifest_path.exists():
-        return model, json.loads(manifest_path.read_text())["z_dim"]
+        return model, tuple(json.loads(manifest_path.read_text())["z_shape"])
     if isinstance(model, OnnxRuntimeBackend):
-        return model, int(model.inputs[0].shape[1])
-    raise GanError(f"cannot tell the z size of {path.name} without the {MANIFEST} beside it")
+        # The model's own declared input: everything after the (symbolic) batch axis.
+        z_shape = model.inputs[0].shape[1:]
+        if all(isinstance(d, int) for d in z_shape):
+            return model, tuple(z_shape)
+        raise GanError(f"{path.name} declares a non-fixed z shape {model.inputs[0].shape}; cannot draw z")
+    raise GanError(f"cannot tell the z shape of {path.name} without the {MANIFEST} beside it")
 
 
 def sample_images(source: Path, backend: str, n: int, seed: int, device: torch.device) -> torch.Tensor:
     if n < 1:
         raise GanError(f"-n must be at least 1, got {n}")
-    generator, z_dim = generator_backend(source, backend, device)
+    generator, z_shape = generator_backend(source, backend, device)
     # Noise is drawn on the CPU from the seed alone, so every backend and device sees the same z.
-    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, *z_shape, generator=torch.Generator().manual_seed(seed))
     return generator(z).cpu()

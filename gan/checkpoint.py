@@ -16,11 +16,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from gan.architecture import Architecture
+from gan.architectures import ArchitectureRef, load_architecture
 from gan.atomic import atomic_path, write_text
 from gan.config import TrainConfig
 from gan.errors import GanError
 from gan.hashing import sha256_file
-from gan.models import build_models
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -32,16 +33,18 @@ class Checkpoint:
     epoch: int  # epochs completed
     step: int  # optimizer steps completed (per model)
     generator: dict[str, torch.Tensor]
-    discriminator: dict[str, torch.Tensor]
-    opt_g: dict
-    opt_d: dict
-    rng_state: torch.Tensor
+    discriminator: dict[str, torch.Tensor] | None  # None: a generator-only model (gan import)
+    opt_g: dict | None  # None: imported weights, no optimizer state yet
+    opt_d: dict | None
+    rng_state: torch.Tensor | None  # None: imported; a resumed run seeds its RNG from the config
     fixed_noise: torch.Tensor
     tensor_sha256: str = ""
 
 
-def _optimizer_tensors(prefix: str, state_dict: dict) -> tuple[dict, dict]:
+def _optimizer_tensors(prefix: str, state_dict: dict | None) -> tuple[dict, dict | None]:
     """Splits an optimizer state_dict into its tensors and its JSON-able rest."""
+    if state_dict is None:
+        return {}, None
     tensors, state_meta = {}, {}
     for index, state in state_dict["state"].items():
         state_meta[str(index)] = sorted(state)
@@ -50,7 +53,9 @@ def _optimizer_tensors(prefix: str, state_dict: dict) -> tuple[dict, dict]:
     return tensors, {"state_keys": state_meta, "param_groups": state_dict["param_groups"]}
 
 
-def _optimizer_state(prefix: str, tensors: dict, meta: dict) -> dict:
+def _optimizer_state(prefix: str, tensors: dict, meta: dict | None) -> dict | None:
+    if meta is None:
+        return None
     state = {
         int(index): {key: tensors[f"{prefix}.state.{index}.{key}"] for key in keys}
         for index, keys in meta["state_keys"].items()
@@ -60,7 +65,7 @@ def _optimizer_state(prefix: str, tensors: dict, meta: dict) -> dict:
 
 def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
     tensors = {f"generator.{k}": v for k, v in checkpoint.generator.items()}
-    tensors |= {f"discriminator.{k}": v for k, v in checkpoint.discriminator.items()}
+    tensors |= {f"discriminator.{k}": v for k, v in (checkpoint.discriminator or {}).items()}
     opt_g_tensors, opt_g_meta = _optimizer_tensors("opt_g", checkpoint.opt_g)
     opt_d_tensors, opt_d_meta = _optimizer_tensors("opt_d", checkpoint.opt_d)
     tensors |= opt_g_tensors | opt_d_tensors
@@ -76,9 +81,12 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
         "tensors": tensor_name,
         "tensors_sha256": sha256_file(run_dir / tensor_name),
         "config": checkpoint.config.to_dict(),
+        "has_discriminator": checkpoint.discriminator is not None,
         "opt_g": opt_g_meta,
         "opt_d": opt_d_meta,
-        "rng_state": base64.b64encode(checkpoint.rng_state.numpy().tobytes()).decode(),
+        "rng_state": None
+        if checkpoint.rng_state is None
+        else base64.b64encode(checkpoint.rng_state.numpy().tobytes()).decode(),
         # float32 -> Python float is exact, so the noise round-trips bit for bit.
         "fixed_noise": checkpoint.fixed_noise.cpu().tolist(),
     }
@@ -90,6 +98,11 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
 
 def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise GanError(
+            f"{run_dir} is a file, not a run dir (the folder `gan train` or `gan import` writes); "
+            f"to use your own weights: gan import RUN_DIR --arch SPEC --generator {run_dir}"
+        )
     if not run_dir.is_dir():
         raise GanError(f"run dir {run_dir} does not exist")
     meta_path = run_dir / CHECKPOINT_JSON
@@ -112,10 +125,12 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
             epoch=int(meta["epoch"]),
             step=int(meta["step"]),
             generator=_strip(tensors, "generator."),
-            discriminator=_strip(tensors, "discriminator."),
+            discriminator=_strip(tensors, "discriminator.") if meta.get("has_discriminator", True) else None,
             opt_g=_optimizer_state("opt_g", tensors, meta["opt_g"]),
             opt_d=_optimizer_state("opt_d", tensors, meta["opt_d"]),
-            rng_state=torch.frombuffer(bytearray(base64.b64decode(meta["rng_state"])), dtype=torch.uint8),
+            rng_state=None
+            if meta["rng_state"] is None
+            else torch.frombuffer(bytearray(base64.b64decode(meta["rng_state"])), dtype=torch.uint8),
             fixed_noise=torch.tensor(meta["fixed_noise"], dtype=torch.float32),
             tensor_sha256=expected_sha,
         )
@@ -129,20 +144,49 @@ def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 
 
 def load_weights(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """load_state_dict, with a mismatch explained in one line instead of a traceback."""
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()
-        detail = "; ".join(line.strip() for line in first[1:3]) or first[0]
+    """Strict load_state_dict; a mismatch is one line naming the first bad key and both shapes."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        detail = f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}"
         raise GanError(
-            f"the checkpoint's {what} does not fit the {type(module).__name__} architecture: {detail}"
-        ) from None
+            f"the {what} weights do not fit {type(module).__name__}: {detail} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected)"
+        )
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise GanError(
+                f"the {what} weights do not fit {type(module).__name__}: {key!r} has shape "
+                f"{tuple(tensor.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+    module.load_state_dict(state, strict=True)
 
 
-def trained_models(checkpoint: Checkpoint) -> tuple[nn.Module, nn.Module]:
-    """The checkpoint's generator and discriminator with their weights loaded."""
-    generator, discriminator = build_models(checkpoint.config.arch, checkpoint.config.z_dim, seed=0)
+def trained_models(checkpoint: Checkpoint, architecture: Architecture) -> tuple[nn.Module, nn.Module | None]:
+    """The checkpoint's generator and discriminator (None if it has none) with their weights."""
+    generator, discriminator = architecture.build(seed=0)
     load_weights(generator, checkpoint.generator, "generator")
-    load_weights(discriminator, checkpoint.discriminator, "discriminator")
+    if discriminator is not None and checkpoint.discriminator is not None:
+        load_weights(discriminator, checkpoint.discriminator, "discriminator")
+    else:
+        discriminator = None
     return generator, discriminator
+
+
+@dataclass
+class TrainedRun:
+    """A run dir's checkpoint with its Architecture and models: what export, sample, bench and
+    eval start from."""
+
+    checkpoint: Checkpoint
+    architecture: Architecture
+    arch_ref: ArchitectureRef
+    generator: nn.Module
+    discriminator: nn.Module | None
+
+
+def load_trained_run(run_dir: str | Path) -> TrainedRun:
+    checkpoint = load_checkpoint(run_dir)
+    architecture, ref = load_architecture(checkpoint.config.arch)
+    return TrainedRun(checkpoint, architecture, ref, *trained_models(checkpoint, architecture))

@@ -12,11 +12,10 @@ from gan.errors import GanError
 class TrainConfig:
     """Defaults are the seed tutorial's."""
 
-    arch: str = "mlp"
+    arch: str = "mlp"  # a built-in name or a spec (file.py:NAME, package.module:NAME); see gan.architectures
     dataset: str = "fashion-mnist"
     epochs: int = 10
     batch_size: int = 64
-    z_dim: int = 100
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -26,7 +25,7 @@ class TrainConfig:
     eval_every: int = 0
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "z_dim"):
+        for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise GanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:

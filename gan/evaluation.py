@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from gan.architectures import load_architecture
 from gan.atomic import write_text
 from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from gan.classifier import REQUIRED_ACCURACY, load_or_train_classifier
@@ -30,7 +31,7 @@ def evaluate_run(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     """FCD, classifier score and coverage of `n` generated images, and the floor; saved to eval.json."""
-    from export.sample import generator_backend  # export depends on gan, not the other way round
+    from gan.export.sample import generator_backend  # export depends on gan, not the other way round
 
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_JSON).exists():
@@ -38,6 +39,7 @@ def evaluate_run(
     if n < 2:
         raise GanError(f"-n must be at least 2, got {n}")
     config = load_checkpoint(run_dir).config
+    architecture, _ = load_architecture(config.arch)
     if dataset is not None and dataset != config.dataset:
         raise GanError(
             f"{run_dir} was trained on {config.dataset}, not {dataset}; its quality can only "
@@ -45,9 +47,15 @@ def evaluate_run(
         )
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     data = load_dataset(config.dataset, data_dir, log=log)
+    data_shape = (1, *data.test_images.shape[1:])
+    if tuple(architecture.image_shape) != data_shape:
+        raise GanError(
+            f"gan eval measures {config.dataset}-shaped images {data_shape} with its classifier; "
+            f"{architecture.name!r} makes {tuple(architecture.image_shape)}"
+        )
     classifier, classifier_meta = load_or_train_classifier(data, data_dir, device, log)
-    model, z_dim = generator_backend(run_dir, backend, device)
-    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    model, z_shape = generator_backend(run_dir, backend, device)
+    z = torch.randn(n, *z_shape, generator=torch.Generator().manual_seed(seed))
     reference = real_reference(classifier, data.test_images, n)
     generated = evaluate(classifier, reference, lambda a, b: model(z[a:b]).cpu(), n)
     train_sample = random_subset(data.train_images, n, seed + 1)
@@ -91,8 +99,8 @@ class FcdTracker:
         self.n, self.seed, self.device = n, seed, device
 
     @torch.no_grad()
-    def __call__(self, generator: torch.nn.Module, z_dim: int) -> float:
-        z = torch.randn(self.n, z_dim, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
+    def __call__(self, generator: torch.nn.Module, z_shape: tuple[int, ...]) -> float:
+        z = torch.randn(self.n, *z_shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
         was_training = generator.training
         generator.eval()
         try:

@@ -20,7 +20,8 @@ from gan.atomic import atomic_path, write_bytes  # noqa: E402
 
 
 def grid_image(images: torch.Tensor, nrow: int | None = None, scale: int = 2) -> Image.Image:
-    """Images in [-1, 1], shape (N, 1, H, W), as one grid picture scaled up for the eye.
+    """Images in [-1, 1], shape (N, C, H, W) with 1 or 3 channels, as one grid picture (grey or
+    RGB) scaled up for the eye.
 
     The grid is as square as it gets unless `nrow` (images per row) says otherwise."""
     nrow = nrow or math.ceil(math.sqrt(len(images)))
@@ -32,8 +33,10 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, scale: int = 2) ->
         value_range=(-1, 1),
         pad_value=1.0,
     )
-    array = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)[0].numpy()
-    picture = Image.fromarray(array, mode="L")
+    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    # make_grid repeats a single channel three times; keep one so grey stays grey and small.
+    rgb = images.shape[1] == 3
+    picture = Image.fromarray(pixels.permute(1, 2, 0).numpy() if rgb else pixels[0].numpy())
     return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
 
 
@@ -46,7 +49,7 @@ def save_gif(frames: Sequence[Path], path: Path, frame_ms: int = 400, shrink: in
     """The per-epoch grids as one animation; the last frame lingers so the result can be seen.
 
     Frames are shrunk back to one screen pixel per image pixel, which keeps the GIF small."""
-    pictures = [Image.open(frame).convert("L").reduce(shrink) for frame in frames]
+    pictures = [Image.open(frame).reduce(shrink) for frame in frames]
     durations = [frame_ms] * (len(pictures) - 1) + [frame_ms * 5]
     buffer = io.BytesIO()
     pictures[0].save(
@@ -59,10 +62,10 @@ def save_side_by_side(pictures: dict[str, Image.Image], path: Path) -> None:
     """Labelled pictures in a row, for comparing what several backends drew."""
     fig, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 4.0))
     for ax, (title, picture) in zip(list(fig.axes) if len(pictures) > 1 else [axes], pictures.items()):
-        ax.imshow(picture, cmap="gray", vmin=0, vmax=255)
+        ax.imshow(picture, cmap="gray" if picture.mode == "L" else None, vmin=0, vmax=255)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    _save_figure(fig, path, grayscale=True)
+    _save_figure(fig, path, grayscale=all(p.mode == "L" for p in pictures.values()))
 
 
 def read_losses(path: Path) -> list[dict[str, float]]:

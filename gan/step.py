@@ -1,8 +1,8 @@
 """One iteration of the seed's GAN algorithm, in eager PyTorch or as one compiled graph.
 
 The algorithm is the tutorial's: D learns real=1 / fake=0 on real images and detached fakes, then G
-learns with flipped labels (non-saturating), through the freshly updated D. Losses are computed on
-D's logits with BCE-with-logits, which is the same loss as sigmoid + BCE but numerically stable.
+learns with flipped labels (non-saturating), through the freshly updated D. The BCE matches D's
+output kind (gan.discriminator_output): on probabilities as the seed does, or with logits.
 
 Two ways to run it, with identical semantics and one shared optimizer state:
 - `eager`: autograd + `torch.optim.Adam(fused=True)`; the reference, and the one used for any
@@ -14,13 +14,18 @@ Two ways to run it, with identical semantics and one shared optimizer state:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vjp
 from torch.optim.adam import adam as adam_update
 
-from gan.models import Logits, has_batch_statistics
+from gan.architecture import has_batch_statistics
+from gan.discriminator_output import DiscriminatorOutput
+
+# Averages gradients across processes in place (torchrun); None in a single process.
+GradSync = Callable[[list[torch.Tensor]], None]
 
 # Order of the per-step statistics this module returns.
 STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")
@@ -51,8 +56,11 @@ def _init_adam_state(optimizer: torch.optim.Adam) -> None:
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) in [0, 255] -> float (N, 1, 28, 28) in [-1, 1], as ToTensor+Normalize(0.5, 0.5)."""
-    return images.unsqueeze(1).float().div_(127.5).sub_(1.0)
+    """uint8 (N, H, W) or (N, C, H, W) in [0, 255] -> float (N, C, H, W) in [-1, 1], as
+    ToTensor + Normalize(0.5, 0.5)."""
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    return images.float().div_(127.5).sub_(1.0)
 
 
 class GanStep:
@@ -64,10 +72,14 @@ class GanStep:
         discriminator: nn.Module,
         opt_g: torch.optim.Adam,
         opt_d: torch.optim.Adam,
+        output_kind: str = "probability",
         compile: bool = False,
+        grad_sync: GradSync | None = None,
     ):
         self.generator, self.discriminator = generator, discriminator
         self.opt_g, self.opt_d = opt_g, opt_d
+        self.output = DiscriminatorOutput(output_kind)
+        self.grad_sync = grad_sync
         # Concatenating real and fake into one D pass is exact only without batch statistics.
         self.concat_d_pass = not has_batch_statistics(discriminator)
         # torch.func cannot trace BatchNorm's in-place running-stat updates, so architectures
@@ -82,7 +94,6 @@ class GanStep:
             else None
         )
         self._compiled_batch: int | None = None
-        self._logits = Logits(discriminator)
 
     def __call__(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         if self._compiled is None:
@@ -95,28 +106,24 @@ class GanStep:
             return self.eager(real_images, z)
         return self._compiled(real_images, z)
 
-    def _d_logits(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.concat_d_pass:
-            return self.discriminator.logits(torch.cat([real, fake])).split(real.shape[0])
-        return self.discriminator.logits(real), self.discriminator.logits(fake)
+            return self.discriminator(torch.cat([real, fake])).split(real.shape[0])
+        return self.discriminator(real), self.discriminator(fake)
 
-    @staticmethod
-    def _d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    def _d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         # The tutorial's errD_real + errD_fake, each a mean over its own half.
-        return F.binary_cross_entropy_with_logits(
-            real_logits, torch.ones_like(real_logits)
-        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return self.output.bce(real_out, 1.0) + self.output.bce(fake_out, 0.0)
 
-    @staticmethod
-    def _g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    def _g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return self.output.bce(fake_out, 1.0)
 
     def eager(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The full iteration: the D step, then the G step through the same fakes."""
         fake = self.generator(z)
-        loss_d, real_logits = self._update_d(normalize(real_images), fake.detach())
-        loss_g, fake_logits_g = self._update_g(fake)
-        return _stats(loss_d, loss_g, real_logits, fake_logits_g)
+        loss_d, real_out = self._update_d(normalize(real_images), fake.detach())
+        loss_g, fake_out_g = self._update_g(fake)
+        return self._stats(loss_d, loss_g, real_out, fake_out_g)
 
     def d_step(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The D step alone (for benchmarks): fakes are made without a graph, D is updated."""
@@ -129,65 +136,78 @@ class GanStep:
         return self._update_g(self.generator(z))[0]
 
     def _update_d(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        real_logits, fake_logits = self._d_logits(real, fake)
-        loss_d = self._d_loss(real_logits, fake_logits)
-        d_params = list(self.discriminator.parameters())
+        real_out, fake_out = self._d_outputs(real, fake)
+        loss_d = self._d_loss(real_out, fake_out)
         # autograd.grad w.r.t. D's parameters only: no G gradients are computed in the D step.
-        for p, g in zip(d_params, torch.autograd.grad(loss_d, d_params)):
-            p.grad = g
-        self.opt_d.step()
-        return loss_d, real_logits
+        self._apply(self.opt_d, self.discriminator, loss_d)
+        return loss_d, real_out
 
     def _update_g(self, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fake_logits = self.discriminator.logits(fake)
-        loss_g = self._g_loss(fake_logits)
-        g_params = list(self.generator.parameters())
+        fake_out = self.discriminator(fake)
+        loss_g = self._g_loss(fake_out)
         # ...and only G's here: D's weight gradients are never computed in the G step.
-        for p, g in zip(g_params, torch.autograd.grad(loss_g, g_params)):
+        self._apply(self.opt_g, self.generator, loss_g)
+        return loss_g, fake_out
+
+    def _apply(self, optimizer: torch.optim.Adam, module: nn.Module, loss: torch.Tensor) -> None:
+        params = list(module.parameters())
+        grads = list(torch.autograd.grad(loss, params))
+        if self.grad_sync is not None:
+            self.grad_sync(grads)
+        for p, g in zip(params, grads):
             p.grad = g
-        self.opt_g.step()
-        return loss_g, fake_logits
+        optimizer.step()
 
     def _functional_iteration(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         real = normalize(real_images)
         g_params = dict(self.generator.named_parameters())
         g_buffers = dict(self.generator.named_buffers())
-        d_params = {f"d.{k}": v for k, v in self.discriminator.named_parameters()}
-        d_buffers = {f"d.{k}": v for k, v in self.discriminator.named_buffers()}
+        d_params = dict(self.discriminator.named_parameters())
+        d_buffers = dict(self.discriminator.named_buffers())
 
         def generate(params):
             return functional_call(self.generator, {**params, **g_buffers}, (z,))
 
-        def d_logits(params, image):
-            return functional_call(self._logits, {**params, **d_buffers}, (image,))
+        def discriminate(params, image):
+            return functional_call(self.discriminator, {**params, **d_buffers}, (image,))
 
         fake, generator_vjp = vjp(generate, {k: v.detach() for k, v in g_params.items()})
 
         def d_loss(params):
-            if self.concat_d_pass:
-                real_logits, fake_logits = d_logits(params, torch.cat([real, fake.detach()])).split(
-                    real.shape[0]
-                )
-            else:
-                real_logits = d_logits(params, real)
-                fake_logits = d_logits(params, fake.detach())
-            return self._d_loss(real_logits, fake_logits), real_logits
+            # Concatenation is exact here: compiling is skipped for D with batch statistics.
+            real_out, fake_out = discriminate(params, torch.cat([real, fake.detach()])).split(real.shape[0])
+            return self._d_loss(real_out, fake_out), real_out
 
-        d_grads, (loss_d, real_logits) = grad_and_value(d_loss, has_aux=True)(
+        d_grads, (loss_d, real_out) = grad_and_value(d_loss, has_aux=True)(
             {k: v.detach() for k, v in d_params.items()}
         )
-        with torch.no_grad():
-            _adam(self.opt_d, [d_params[k] for k in d_params], [d_grads[k] for k in d_params])
+        self._functional_adam(self.opt_d, d_params, d_grads)
 
         def g_loss(image):
-            fake_logits = d_logits({k: v.detach() for k, v in d_params.items()}, image)
-            return self._g_loss(fake_logits), fake_logits
+            fake_out = discriminate({k: v.detach() for k, v in d_params.items()}, image)
+            return self._g_loss(fake_out), fake_out
 
-        fake_grad, (loss_g, fake_logits_g) = grad_and_value(g_loss, has_aux=True)(fake)
+        fake_grad, (loss_g, fake_out_g) = grad_and_value(g_loss, has_aux=True)(fake)
         (g_grads,) = generator_vjp(fake_grad)
+        self._functional_adam(self.opt_g, g_params, g_grads)
+        return self._stats(loss_d, loss_g, real_out, fake_out_g)
+
+    def _functional_adam(self, optimizer: torch.optim.Adam, params: dict, grads: dict) -> None:
+        grads = [grads[k] for k in params]
+        if self.grad_sync is not None:
+            self.grad_sync(grads)
         with torch.no_grad():
-            _adam(self.opt_g, [g_params[k] for k in g_params], [g_grads[k] for k in g_params])
-        return _stats(loss_d, loss_g, real_logits, fake_logits_g)
+            _adam(optimizer, list(params.values()), grads)
+
+    def _stats(self, loss_d, loss_g, real_out, fake_out_g) -> torch.Tensor:
+        return torch.stack(
+            [
+                loss_d.detach(),
+                loss_g.detach(),
+                self.output.probability(real_out.detach()).mean(),
+                self.output.probability(fake_out_g.detach()).mean(),
+            ]
+        )
 
 
 def _adam(optimizer: torch.optim.Adam, params: list, grads: list) -> None:
@@ -211,15 +231,4 @@ def _adam(optimizer: torch.optim.Adam, params: list, grads: list) -> None:
         weight_decay=group["weight_decay"],
         eps=group["eps"],
         maximize=False,
-    )
-
-
-def _stats(loss_d, loss_g, real_logits, fake_logits_g) -> torch.Tensor:
-    return torch.stack(
-        [
-            loss_d.detach(),
-            loss_g.detach(),
-            torch.sigmoid(real_logits.detach()).mean(),
-            torch.sigmoid(fake_logits_g.detach()).mean(),
-        ]
     )

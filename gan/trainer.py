@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from rich.console import Console
 
+from gan.architecture import Architecture
+from gan.architectures import load_architecture
 from gan.atomic import write_text
 from gan.checkpoint import (
     CHECKPOINT_JSON,
@@ -31,7 +33,6 @@ from gan.checkpoint import (
 from gan.config import TrainConfig
 from gan.data import default_data_dir, get_spec, load_dataset
 from gan.errors import GanError
-from gan.models import build_models, get_architecture
 from gan.pictures import plot_fcd, plot_losses, read_losses, save_gif, save_grid
 from gan.progress import make_progress
 from gan.step import STAT_NAMES, GanStep, make_optimizer, normalize
@@ -89,22 +90,25 @@ def train(
 ) -> TrainResult:
     console = console or Console()
     run_dir = Path(run_dir)
-    get_architecture(config.arch), get_spec(config.dataset)  # fail before touching the run dir
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(run_dir)
         config = TrainConfig.from_dict(
             {**checkpoint.config.to_dict(), "epochs": config.epochs, "compile": config.compile}
         )
-    else:
+    # Everything a user can get wrong is checked before the run dir is touched.
+    architecture, ref = load_architecture(config.arch)
+    config = TrainConfig.from_dict({**config.to_dict(), "arch": ref.spec})
+    get_spec(config.dataset)
+    dataset = load_dataset(config.dataset, data_dir, log=lambda m: console.print(f"[yellow]{m}"))
+    check_trainable(architecture, (1, *dataset.train_images.shape[1:]), config.dataset)
+    if not resume:
         prepare_run_dir(run_dir, force)
     rank = _rank()
     is_main = rank == 0
-
-    dataset = load_dataset(config.dataset, data_dir, log=lambda m: console.print(f"[yellow]{m}"))
     images = dataset.train_images[: config.limit].to(device)
 
-    generator, discriminator = build_models(config.arch, config.z_dim, config.seed)
+    generator, discriminator = architecture.build(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
     betas = (config.beta1, config.beta2)
@@ -114,15 +118,19 @@ def train(
     )
     rng = torch.Generator(device=device).manual_seed(config.seed + rank)
     fixed_noise = torch.randn(
-        FIXED_NOISE_SIZE, config.z_dim, generator=torch.Generator().manual_seed(config.seed)
+        FIXED_NOISE_SIZE, *architecture.z_shape, generator=torch.Generator().manual_seed(config.seed)
     )
     start_epoch, global_step = 0, 0
     if checkpoint is not None:
         load_weights(generator, checkpoint.generator, "generator")
-        load_weights(discriminator, checkpoint.discriminator, "discriminator")
-        opt_g.load_state_dict(checkpoint.opt_g)
-        opt_d.load_state_dict(checkpoint.opt_d)
-        rng.set_state(checkpoint.rng_state)
+        if checkpoint.discriminator is not None:
+            load_weights(discriminator, checkpoint.discriminator, "discriminator")
+        # An imported run has weights but no optimizer state or RNG yet: those start fresh.
+        if checkpoint.opt_g is not None and checkpoint.opt_d is not None:
+            opt_g.load_state_dict(checkpoint.opt_g)
+            opt_d.load_state_dict(checkpoint.opt_d)
+        if checkpoint.rng_state is not None:
+            rng.set_state(checkpoint.rng_state)
         fixed_noise = checkpoint.fixed_noise
         start_epoch, global_step = checkpoint.epoch, checkpoint.step
         if start_epoch >= config.epochs:
@@ -151,7 +159,14 @@ def train(
             sample = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
             save_grid(normalize(images[sample[:FIXED_NOISE_SIZE].to(device)]), run_dir / "real_samples.png")
 
-    step = GanStep(generator, discriminator, opt_g, opt_d, compile=config.compile)
+    step = GanStep(
+        generator,
+        discriminator,
+        opt_g,
+        opt_d,
+        output_kind=architecture.discriminator_output,
+        compile=config.compile,
+    )
     fcd_tracker = None
     if config.eval_every and is_main:
         from gan.evaluation import FcdTracker  # needs the classifier: only load it when asked
@@ -165,7 +180,7 @@ def train(
     result = TrainResult(run_dir=run_dir, epochs_completed=start_epoch)
     if step.compile_skipped:
         console.print(
-            f"[dim]{config.arch} has BatchNorm, which the whole-step graph cannot hold; "
+            f"[dim]{architecture.name} has BatchNorm, which the whole-step graph cannot hold; "
             "training with the eager step"
         )
     elif config.compile:
@@ -176,7 +191,7 @@ def train(
             task = progress.add_task(f"epoch {epoch}/{config.epochs}", total=steps_per_epoch, status="")
             started = time.perf_counter()
             shuffled = images[torch.randperm(len(images), generator=rng, device=device)]
-            noise = torch.randn(steps_per_epoch, batch, config.z_dim, generator=rng, device=device)
+            noise = torch.randn(steps_per_epoch, batch, *architecture.z_shape, generator=rng, device=device)
             stats = torch.empty(steps_per_epoch, len(STAT_NAMES), device=device)
             try:
                 for i in range(steps_per_epoch):
@@ -205,7 +220,7 @@ def train(
             if is_main:
                 _write_epoch_artifacts(run_dir, epoch, generator, fixed_noise, loss_rows, steps_per_epoch)
                 if fcd_tracker is not None and epoch % config.eval_every == 0:
-                    _record_fcd(run_dir, epoch, fcd_tracker(generator, config.z_dim))
+                    _record_fcd(run_dir, epoch, fcd_tracker(generator, architecture.z_shape))
                 save_checkpoint(
                     run_dir,
                     Checkpoint(
@@ -223,6 +238,20 @@ def train(
             result.epochs_completed = epoch
             progress.update(task, status=f"{_format_stats(result.last_stats)}  {seconds:.1f}s")
     return result
+
+
+def check_trainable(architecture: Architecture, data_shape: tuple[int, ...], dataset: str) -> None:
+    """Training needs a discriminator and the dataset's image shape."""
+    if not architecture.has_discriminator:
+        raise GanError(
+            f"architecture {architecture.name!r} has no discriminator, so it cannot be trained; "
+            "import its weights with `gan import` to export, verify, sample and bench it"
+        )
+    if tuple(architecture.image_shape) != tuple(data_shape):
+        raise GanError(
+            f"architecture {architecture.name!r} makes images of shape {tuple(architecture.image_shape)}, "
+            f"but {dataset} has {tuple(data_shape)}"
+        )
 
 
 def _check_finite(stats: dict[str, float], epoch: int, step: int, run_dir: Path, start_epoch: int):

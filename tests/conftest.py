@@ -31,3 +31,11 @@ def _keep_global_rng():
 
 def requires_cuda(reason: str = "needs a CUDA device; this machine has none"):
     return pytest.mark.skipif(not torch.cuda.is_available(), reason=reason)
+
+
+def fresh_models(name: str = "mlp", seed: int = 0):
+    """(Architecture, G, D) of a built-in or user architecture, freshly initialised from `seed`."""
+    from gan.architectures import load_architecture
+
+    architecture, _ = load_architecture(name)
+    return (architecture, *architecture.build(seed))

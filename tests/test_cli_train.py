@@ -4,7 +4,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cli import app
+from gan.cli import app
 
 runner = CliRunner()
 

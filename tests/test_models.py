@@ -1,45 +1,57 @@
 import pytest
 import torch
 
+from gan.architecture import Architecture
+from gan.architectures import load_architecture
 from gan.errors import GanError
-from gan.models import ARCHITECTURES, build_models, get_architecture
+from gan.models import BUILTIN_ARCHITECTURES
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", list(BUILTIN_ARCHITECTURES))
 @pytest.mark.parametrize("batch", [1, 7, 64])
-def test_shapes_and_ranges(arch, batch):
-    generator, discriminator = build_models(arch, 100, seed=0)
+def test_shapes_and_ranges(name, batch):
+    architecture, _ = load_architecture(name)
+    generator, discriminator = architecture.build(seed=0)
     generator.eval(), discriminator.eval()
-    z = torch.randn(batch, 100, generator=torch.Generator().manual_seed(batch))
+    z = torch.randn(batch, *architecture.z_shape, generator=torch.Generator().manual_seed(batch))
     images = generator(z)
-    assert images.shape == (batch, 1, 28, 28)
+    assert images.shape == (batch, *architecture.image_shape) == (batch, 1, 28, 28)
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
     probability = discriminator(images)
-    assert probability.shape == (batch, 1)
+    assert probability.shape == (batch, 1) and architecture.discriminator_output == "probability"
     assert ((probability > 0) & (probability < 1)).all()
-    torch.testing.assert_close(probability, torch.sigmoid(discriminator.logits(images)))
 
 
 def test_mlp_is_the_seed_architecture():
-    generator, discriminator = build_models("mlp", 100, seed=0)
+    generator, discriminator = load_architecture("mlp")[0].build(seed=0)
     g_linears = [m for m in generator.modules() if isinstance(m, torch.nn.Linear)]
     d_linears = [m for m in discriminator.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in g_linears] == [(100, 128), (128, 784)]
     assert [(m.in_features, m.out_features) for m in d_linears] == [(784, 128), (128, 1)]
     slopes = {m.negative_slope for m in generator.modules() if isinstance(m, torch.nn.LeakyReLU)}
-    assert slopes == {0.2}
+    assert slopes == {0.2} and isinstance(list(discriminator.modules())[-1], torch.nn.Sigmoid)
 
 
 def test_same_seed_same_weights_and_global_rng_untouched():
+    architecture, _ = load_architecture("mlp")
     before = torch.random.get_rng_state()
-    a, _ = build_models("mlp", 100, seed=3)
-    b, _ = build_models("mlp", 100, seed=3)
-    c, _ = build_models("mlp", 100, seed=4)
+    a, _ = architecture.build(seed=3)
+    b, _ = architecture.build(seed=3)
+    c, _ = architecture.build(seed=4)
     assert torch.equal(torch.random.get_rng_state(), before)
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
     assert not torch.equal(next(a.parameters()), next(c.parameters()))
 
 
 def test_unknown_architecture():
-    with pytest.raises(GanError, match="unknown architecture 'resnet'; choose one of mlp"):
-        get_architecture("resnet")
+    with pytest.raises(GanError, match="unknown architecture 'resnet'; choose one of mlp, dcgan"):
+        load_architecture("resnet")
+
+
+def test_architecture_validates_its_fields():
+    with pytest.raises(GanError, match="image_shape must be \\(C, H, W\\)"):
+        Architecture("x", torch.nn.Identity, None, z_shape=(4,), image_shape=(28, 28))
+    with pytest.raises(GanError, match="discriminator_output must be one of probability, logits"):
+        Architecture("x", torch.nn.Identity, None, (4,), (1, 2, 2), discriminator_output="score")
+    with pytest.raises(GanError, match="z_shape must be non-empty and positive"):
+        Architecture("x", torch.nn.Identity, None, z_shape=(0,), image_shape=(1, 2, 2))

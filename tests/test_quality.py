@@ -9,15 +9,15 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import gan.classifier as classifier_module
-from bench.page import write_report
-from cli import app
-from export.exporter import export_run
+from gan.bench.page import write_report
 from gan.classifier import REQUIRED_ACCURACY, cache_paths, load_or_train_classifier
+from gan.cli import app
 from gan.config import TrainConfig
 from gan.data import load_dataset
 from gan.evaluation import evaluate_run
-from gan.models import build_models
+from gan.export.exporter import export_run
 from gan.trainer import train
+from tests.conftest import fresh_models
 from tests.test_cli_train import assert_user_error
 
 QUIET = Console(quiet=True)
@@ -26,7 +26,7 @@ runner = CliRunner()
 
 
 def test_dcgan_layers_and_init():
-    generator, discriminator = build_models("dcgan", 100, seed=0)
+    _, generator, discriminator = fresh_models("dcgan")
     convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [(m.in_channels, m.out_channels) for m in convs] == [(128, 64), (64, 1)]
     assert abs(convs[0].weight.std().item() - 0.02) < 0.002

@@ -7,10 +7,10 @@ from rich.console import Console
 from gan.checkpoint import load_checkpoint
 from gan.config import TrainConfig
 from gan.errors import GanError
-from gan.models import build_models
 from gan.pictures import read_losses
 from gan.step import GanStep, make_optimizer
 from gan.trainer import train
+from tests.conftest import fresh_models
 
 QUIET = Console(quiet=True)
 CPU = torch.device("cpu")
@@ -78,7 +78,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, data_dir, arch, compile):
 
 def test_compiled_step_matches_eager_step():
     def trained(compile: bool) -> list[torch.Tensor]:
-        generator, discriminator = build_models("mlp", 100, seed=0)
+        _, generator, discriminator = fresh_models("mlp")
         step = GanStep(
             generator,
             discriminator,
@@ -100,7 +100,7 @@ def test_concatenated_d_pass_equals_two_passes():
     """The speed-up of one D pass on [real; fake] must not change the tutorial's gradients."""
     grads = []
     for concat in (True, False):
-        generator, discriminator = build_models("mlp", 100, seed=0)
+        _, generator, discriminator = fresh_models("mlp")
         step = GanStep(
             generator,
             discriminator,

@@ -1,56 +1,56 @@
-"""The tutorial's suggested next step: a convolutional GAN (DCGAN) sized for 28x28 images."""
+"""The tutorial's suggested next step: a convolutional GAN (DCGAN) for images whose side is a
+multiple of 4 (28x28 for the bundled datasets)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from gan.models.mlp import IMAGE_SHAPE
-
 
 class DCGANGenerator(nn.Module):
-    """z -> Linear to 128x7x7 -> BN -> ReLU -> ConvT to 64x14x14 -> BN -> ReLU -> ConvT to 1x28x28 -> tanh."""
+    """z -> Linear to 2w x H/4 x W/4 -> BN -> ReLU -> ConvT to w x H/2 x W/2 -> BN -> ReLU
+    -> ConvT to C x H x W -> tanh."""
 
-    def __init__(self, z_dim: int = 100, width: int = 64):
+    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], width: int = 64):
         super().__init__()
-        self.z_dim = z_dim
-        self.width = width
-        self.project = nn.Linear(z_dim, 2 * width * 7 * 7, bias=False)
+        channels, height, width_px = image_shape
+        self.seed_shape = (2 * width, height // 4, width_px // 4)
+        self.project = nn.Linear(z_dim, 2 * width * (height // 4) * (width_px // 4), bias=False)
         self.net = nn.Sequential(
             nn.BatchNorm2d(2 * width),
             nn.ReLU(inplace=True),
             nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(width, IMAGE_SHAPE[0], 4, stride=2, padding=1),
+            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),
             nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # -1 keeps the batch axis free in traced and exported graphs.
-        return self.net(self.project(z).view(-1, 2 * self.width, 7, 7))
+        return self.net(self.project(z).view(-1, *self.seed_shape))
 
 
 class DCGANDiscriminator(nn.Module):
-    """Conv to 64x14x14 -> LeakyReLU -> Conv to 128x7x7 -> BN -> LeakyReLU -> Linear 1 -> sigmoid."""
+    """Conv to w x H/2 x W/2 -> LeakyReLU -> Conv to 2w x H/4 x W/4 -> BN -> LeakyReLU -> Linear 1
+    -> sigmoid: P(real), (N, 1)."""
 
-    def __init__(self, width: int = 64):
+    def __init__(self, image_shape: tuple[int, int, int], width: int = 64):
         super().__init__()
+        channels, height, width_px = image_shape
         self.net = nn.Sequential(
-            nn.Conv2d(IMAGE_SHAPE[0], width, 4, stride=2, padding=1),
+            nn.Conv2d(channels, width, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(2 * width),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, 1),
+            nn.Linear(2 * width * (height // 4) * (width_px // 4), 1),
+            nn.Sigmoid(),
         )
 
-    def logits(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image)
-
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(image))
+        return self.net(image)
 
 
 def dcgan_init(module: nn.Module) -> None:

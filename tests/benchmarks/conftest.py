@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rich.console import Console
 
-from export.exporter import export_models
-from export.manifest import read_manifest
-from gan.config import TrainConfig
-from gan.models import build_models
+from gan.export.exporter import export_models
+from gan.export.manifest import read_manifest
+from tests.conftest import fresh_models
 
 DEVICES = [
     "cpu",
@@ -29,17 +27,9 @@ DEVICES = [
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """A fresh seeded MLP GAN exported once: (export dir, manifest, eager G, eager D)."""
-    generator, discriminator = build_models("mlp", 100, seed=0)
+    architecture, generator, discriminator = fresh_models("mlp")
     out = tmp_path_factory.mktemp("bench") / "export"
-    export_models(
-        generator,
-        discriminator,
-        TrainConfig(),
-        torch.randn(64, 100),
-        {"run_dir": None},
-        out,
-        console=Console(quiet=True),
-    )
+    export_models(architecture, generator, discriminator, out)
     return out, read_manifest(out), generator, discriminator
 
 

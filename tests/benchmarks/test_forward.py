@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from export.artifacts import eager_backends, onnxruntime_backends, torchscript_backends
-from export.backends import cuda_provider_problem
+from gan.export.backends import cuda_provider_problem
+from gan.export.registry import ModelSource, build_backends
 from tests.benchmarks.conftest import DEVICES, synchronized
 
 EXPECTED_SHAPES = {"generator": (64, 1, 28, 28), "discriminator": (64, 1), "chain": (64, 1)}
@@ -10,13 +10,12 @@ EXPECTED_SHAPES = {"generator": (64, 1, 28, 28), "discriminator": (64, 1), "chai
 
 def backends(name, exported, device):
     export_dir, manifest, generator, discriminator = exported
-    if name == "eager":
-        return dict(eager_backends(generator, discriminator, device))
-    if name == "torchscript":
-        return dict(torchscript_backends(export_dir, manifest, device))
-    if device.type == "cuda" and (problem := cuda_provider_problem()) is not None:
-        pytest.skip(problem)
-    return dict(onnxruntime_backends(export_dir, manifest, device))
+    if name == "onnxruntime" and device.type == "cuda":
+        if (problem := cuda_provider_problem()) is not None:
+            pytest.skip(problem)
+        name = "onnxruntime-iobinding"
+    source = ModelSource(export_dir, manifest, {"generator": generator, "discriminator": discriminator})
+    return build_backends(name, source, device)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from bench.train_variants import make_train_variant
+from gan.bench.train_variants import TrainSetup, make_train_variant
 from tests.benchmarks.conftest import DEVICES, synchronized
+from tests.conftest import fresh_models
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -13,6 +14,8 @@ from tests.benchmarks.conftest import DEVICES, synchronized
 )
 def test_train_step_batch_64(benchmark, variant, workload, device):
     benchmark.group = f"train {workload} ({device})"
-    steps = make_train_variant(variant, "mlp", 100, 64, torch.device(device))
+    _, generator, discriminator = fresh_models("mlp")
+    setup = TrainSetup(generator, discriminator, "probability", (100,), (1, 28, 28), 64, torch.device(device))
+    steps = make_train_variant(variant, setup)
     result = benchmark(synchronized(steps.runs[workload], device))
     assert torch.isfinite(result).all()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from export.backends import Backend, Run
+from gan.export.backends import Backend, Run
 
 
 def capture(fn: Callable[[], torch.Tensor], warmup: int = 3) -> Run:

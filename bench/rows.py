@@ -1,0 +1,48 @@
+"""One bench result row: a typed record with its JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+STATUSES = ("ok", "n/a", "unavailable", "error")
+
+
+@dataclass
+class BenchRow:
+    workload: str
+    backend: str
+    device: str
+    batch_size: int
+    status: str = "ok"  # one of STATUSES
+    reason: str = ""
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    iqr_ms: float | None = None
+    mean_ms: float | None = None
+    cv: float | None = None
+    cold_ms: float | None = None
+    iterations: int | None = None
+    throughput_per_s: float | None = None
+    speedup_vs_eager: float | None = None
+    gflops: float | None = None
+    pct_of_peak: float | None = None
+    noisy: bool | None = None
+    samples_ms: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> BenchRow:
+        """Raises KeyError/TypeError on a row of the wrong shape; callers turn that into one line."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        row = cls(**{k: v for k, v in values.items() if k in known})
+        if row.status not in STATUSES or (row.ok and not isinstance(row.median_ms, (int, float))):
+            raise TypeError(f"row {row.workload!r}/{row.backend!r} has status {row.status!r} without timings")
+        return row
