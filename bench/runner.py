@@ -232,6 +232,7 @@ def _jobs(config: BenchConfig, subject: _Subject, threads: int):
     """(workload, backend, batch, factory) tuples; a factory returns a zero-argument call or raises."""
     device = config.device
     manifest = subject.manifest
+    generator_only = "discriminator" not in manifest["models"]
     forward = {
         name: functools.cache(functools.partial(_forward_backends, name, subject, device, threads))
         for name in config.backend_names
@@ -241,12 +242,18 @@ def _jobs(config: BenchConfig, subject: _Subject, threads: int):
         if "forward" in config.workloads:
             for workload, model in _FORWARD_MODEL.items():
                 for name in config.backend_names:
-                    yield workload, name, batch, _bound(forward[name], model, inputs[model])
+                    if generator_only and model != "generator":
+                        yield workload, name, batch, _no_discriminator
+                    else:
+                        yield workload, name, batch, _bound(forward[name], model, inputs[model])
         if "train" in config.workloads:
             variants: dict[str, object] = {}
             for workload, key in _TRAIN_KEY.items():
                 for name in config.backend_names:
-                    yield workload, name, batch, _train_run(variants, name, key, subject, batch, device)
+                    if generator_only:
+                        yield workload, name, batch, _no_discriminator
+                    else:
+                        yield workload, name, batch, _train_run(variants, name, key, subject, batch, device)
 
 
 def _forward_backends(name: str, subject: _Subject, device: torch.device, threads: int) -> dict:
@@ -261,14 +268,12 @@ def _forward_backends(name: str, subject: _Subject, device: torch.device, thread
     return build_backends(name, source, device, threads=threads)
 
 
-def _bound(factory: Callable, model: str, x: torch.Tensor) -> Callable[[], Callable]:
-    def make():
-        backends = factory()
-        if model not in backends:
-            raise NotApplicable("no discriminator: a generator-only model")
-        return backends[model].bind(x)
+def _no_discriminator() -> Callable:
+    raise NotApplicable("no discriminator: a generator-only model")
 
-    return make
+
+def _bound(factory: Callable, model: str, x: torch.Tensor) -> Callable[[], Callable]:
+    return lambda: factory()[model].bind(x)
 
 
 def _train_run(variants: dict, name: str, key: str, subject: _Subject, batch: int, device) -> Callable:
