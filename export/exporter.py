@@ -20,11 +20,19 @@ from gan.errors import GanError
 from gan.export.golden import GOLDEN, load_golden, make_golden, save_golden
 from gan.export.image_parity import check_image_parity
 from gan.export.inputs import example_inputs
-from gan.export.manifest import MANIFEST, read_manifest, write_manifest
-from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison, Tolerance, check_backends
+from gan.export.manifest import effective_tolerances, read_manifest, write_manifest
+from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison, check_backends
 from gan.export.registry import PARITY_BACKENDS, ModelSource, Unavailable, build_backends
-from gan.export.to_onnx import DEFAULT_OPSET, EXPORTERS, export_onnx, onnx_io, validate_onnx
+from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
+from gan.locking import exclusive
+from gan.ownership import (
+    EXPORT_FORMAT,
+    export_foreign_files,
+    is_export_dir,
+    refuse_unsafe_target,
+    remove_abandoned,
+)
 
 # Traced with a batch that parity never uses, so a batch axis frozen by tracing cannot hide.
 TRACE_BATCH = 3
@@ -52,17 +60,38 @@ class ExportResult:
         return all(c.passed for c in self.comparisons) and all(r["passed"] for r in self.image_results)
 
 
-def _replaceable(path: Path, force: bool) -> None:
+def check_export_target(path: Path, force: bool) -> None:
+    """An export dir may be created, or replaced with --force when gan wrote it and nothing else."""
+    refuse_unsafe_target(path)
     if not path.exists():
         return
-    if path.is_dir() and not any(path.iterdir()):
+    if not path.is_dir():
+        raise GanError(f"{path} exists and is not a directory")
+    if not any(path.iterdir()):
         return
     if not force:
         raise GanError(
             f"export dir {path} already exists; pass --force to replace it or --out to pick another"
         )
-    if not (path / MANIFEST).exists():
-        raise GanError(f"--force will not delete {path}: it has no {MANIFEST}, so it is not an export dir")
+    if not is_export_dir(path):
+        raise GanError(
+            f"--force will not delete {path}: it is not an export dir written by gan "
+            f"(no manifest.json marked {EXPORT_FORMAT!r})"
+        )
+    if foreign := export_foreign_files(path):
+        raise GanError(
+            f"--force will not delete {path}: it holds files gan did not write ({', '.join(foreign[:3])})"
+        )
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """The old export goes aside, the new one takes its name, then the old one is deleted: a
+    kill at any moment leaves a complete export dir under `out` or beside it."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def export_run(
@@ -76,12 +105,11 @@ def export_run(
     console: Console | None = None,
 ) -> ExportResult:
     """Exports the models of a run dir (default: into RUN_DIR/export)."""
-    if exporter not in EXPORTERS:
-        raise GanError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    check_opset(exporter, opset)
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "export"
     run = load_trained_run(run_dir)
-    _replaceable(out, force)
+    check_export_target(out, force)
     return export_models(
         run.architecture,
         run.generator,
@@ -99,6 +127,7 @@ def export_run(
         opset=opset,
         exporter=exporter,
         console=console,
+        force=force,
     )
 
 
@@ -116,14 +145,30 @@ def export_models(
     opset: int = DEFAULT_OPSET,
     exporter: str = "dynamo",
     console: Console | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """The Python API: exports these modules to TorchScript and ONNX with a manifest and golden
     I/O, proves parity, and returns the result (its `.manifest` is what was written).
 
-    `out` must not exist yet (or be empty). `fixed_noise` defaults to 64 seeded draws of z.
+    `out` must not exist yet (or be empty) unless `force`. `fixed_noise` defaults to 64 seeded
+    draws of z.
     """
     console = console or Console(quiet=True)
     out = Path(out)
+    check_opset(exporter, opset)
+    check_export_target(out, force)
+    with exclusive(out, "export dir"):
+        remove_abandoned(out)
+        return _export_locked(
+            architecture, generator, discriminator, out, arch_ref, fixed_noise, source, dataset,
+            device, opset, exporter, console,
+        )  # fmt: skip
+
+
+def _export_locked(
+    architecture, generator, discriminator, out, arch_ref, fixed_noise, source, dataset,
+    device, opset, exporter, console,
+) -> ExportResult:  # fmt: skip
     started = time.perf_counter()
     generator = generator.cpu().eval()
     discriminator = discriminator.cpu().eval() if discriminator is not None else None
@@ -192,9 +237,7 @@ def export_models(
             manifest["parity"] = [c.to_dict() for c in comparisons]
             manifest["image_parity"] = image_results
             write_manifest(staging, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+        _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
@@ -223,7 +266,7 @@ def run_parity(
     the user asked for that device. TorchScript is skipped unless `trust_code`."""
     source = ModelSource(export_dir, manifest, eager, trust_code=trust_code)
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
-    tolerances = {k: Tolerance(**v) for k, v in manifest["tolerances"].items()}
+    tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
     models = [*source.models, *(["chain"] if "discriminator" in source.models else [])]
     backends = []
     for dev in devices:

@@ -62,10 +62,11 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, 
         raise ValueError(f"output shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
     abs_err = (actual - expected).abs().flatten()
     rel_err = abs_err / (expected.abs().flatten() + EPS)
-    failing = (abs_err > tolerance.atol) & (rel_err > tolerance.rtol)
+    failing = (abs_err > tolerance.atol) & (rel_err > tolerance.rtol) | abs_err.isnan()
     # Elements that the rtol alone does not excuse need an atol at least their abs error.
     over_rtol = abs_err[rel_err > tolerance.rtol]
-    finite = bool(torch.isfinite(actual).all())
+    # NaN or inf on either side is a mismatch, whatever the tolerances say.
+    finite = bool(torch.isfinite(actual).all() and torch.isfinite(expected).all())
     return Comparison(
         **labels,
         atol=tolerance.atol,

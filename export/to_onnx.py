@@ -17,6 +17,20 @@ from gan.errors import GanError
 
 EXPORTERS = ("dynamo", "torchscript")
 DEFAULT_OPSET = 18
+# The opsets each exporter writes (torch 2.14): torch.export-based 18 to 25 (the newest that
+# onnxscript and onnxruntime 1.31 were seen to agree on here), legacy 7 to 20.
+OPSETS = {"dynamo": range(18, 26), "torchscript": range(7, 21)}
+
+
+def check_opset(exporter: str, opset: int) -> None:
+    if exporter not in EXPORTERS:
+        raise GanError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    supported = OPSETS[exporter]
+    if opset not in supported:
+        raise GanError(
+            f"--opset {opset} cannot be written by the {exporter} exporter; "
+            f"choose {supported.start} to {supported.stop - 1}"
+        )
 
 
 def export_onnx(

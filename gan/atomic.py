@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic, durable file writes: a reader sees the old file or the new one, never half of one, and
+after a crash the new one is on disk (the file and its directory are fsynced)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,46 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from gan.errors import GanError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yields a temporary path beside `path`; on success it replaces `path` in one step."""
+    """Yields a temporary path beside `path`; on success it replaces `path` in one step.
+
+    Any OSError (a directory in the way, no permission, a full disk, a name too long) becomes a
+    one-line GanError naming the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be shared
+    tmp = None
     try:
+        if path.is_dir():
+            raise GanError(f"cannot write {path}: it is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A short fixed prefix keeps the temporary name legal even when `path`'s name is at the
+        # file system's 255-byte limit.
+        fd, tmp = tempfile.mkstemp(prefix=".gan-tmp-", suffix=path.suffix[:16], dir=path.parent)
+        os.close(fd)
         yield Path(tmp)
+        # mkstemp makes 0600, and some writers (safetensors) recreate the file that way; the
+        # artifacts are meant to be shared.
+        os.chmod(tmp, 0o644)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
+    except OSError as error:
+        raise GanError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -22,6 +22,7 @@ from gan.atomic import atomic_path, write_text
 from gan.config import TrainConfig
 from gan.errors import GanError
 from gan.hashing import sha256_file
+from gan.ownership import RUN_FORMAT
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -75,6 +76,7 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
     with atomic_path(run_dir / tensor_name) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "gan-toolkit", "arch": checkpoint.config.arch})
     meta = {
+        "format": RUN_FORMAT,
         "format_version": FORMAT_VERSION,
         "epoch": checkpoint.epoch,
         "step": checkpoint.step,
@@ -90,10 +92,19 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
         # float32 -> Python float is exact, so the noise round-trips bit for bit.
         "fixed_noise": checkpoint.fixed_noise.cpu().tolist(),
     }
+    previous = _previous_tensor_file(run_dir)
     write_text(run_dir / CHECKPOINT_JSON, json.dumps(meta))
-    for old in run_dir.glob("checkpoint-epoch*.safetensors"):
-        if old.name != tensor_name:
-            old.unlink()
+    # Only the toolkit's own previous checkpoint goes; a user's copies beside it stay.
+    if previous is not None and previous != tensor_name:
+        (run_dir / previous).unlink(missing_ok=True)
+
+
+def _previous_tensor_file(run_dir: Path) -> str | None:
+    try:
+        name = json.loads((run_dir / CHECKPOINT_JSON).read_text())["tensors"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) and Path(name).name == name else None
 
 
 def load_checkpoint(run_dir: str | Path) -> Checkpoint:

@@ -13,8 +13,10 @@ from gan.atomic import write_text
 from gan.checkpoint import Checkpoint, load_weights, save_checkpoint
 from gan.config import TrainConfig
 from gan.errors import GanError
+from gan.locking import exclusive
+from gan.ownership import RUN_FORMAT
 from gan.pictures import save_grid
-from gan.trainer import FIXED_NOISE_SIZE, prepare_run_dir
+from gan.trainer import FIXED_NOISE_SIZE, check_run_dir, prepare_run_dir
 from gan.weights import load_state_dict_file
 
 IMPORTED_SAMPLES = "samples/epoch_000.png"
@@ -31,6 +33,7 @@ def import_weights(
 ) -> Path:
     """Checks everything first (architecture, files, keys and shapes), then writes the run dir."""
     run_dir = Path(run_dir)
+    check_run_dir(run_dir, force)
     architecture, ref = load_architecture(arch)
     if discriminator_weights is not None and not architecture.has_discriminator:
         raise GanError(
@@ -54,12 +57,20 @@ def import_weights(
             f"{architecture.name!r} declares image_shape {architecture.image_shape}"
         )
     config = TrainConfig(arch=ref.spec, seed=seed, epochs=1)
-    prepare_run_dir(run_dir, force)
+    with exclusive(run_dir, "run dir"):
+        prepare_run_dir(run_dir, force)
+        _write_run(run_dir, config, ref.sha256, generator, discriminator, fixed_noise, images,
+                   generator_weights, discriminator_weights)  # fmt: skip
+    return run_dir
+
+
+def _write_run(run_dir, config, arch_sha256, generator, discriminator, fixed_noise, images, g_file, d_file):
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {**config.to_dict(), "imported": {"generator": str(Path(generator_weights).resolve())}}
-    if discriminator_weights is not None:
-        meta["imported"]["discriminator"] = str(Path(discriminator_weights).resolve())
-    write_text(run_dir / "config.json", json.dumps({**meta, "arch_sha256": ref.sha256}, indent=2))
+    imported = {"generator": str(Path(g_file).resolve())}
+    if d_file is not None:
+        imported["discriminator"] = str(Path(d_file).resolve())
+    meta = {"format": RUN_FORMAT, **config.to_dict(), "imported": imported, "arch_sha256": arch_sha256}
+    write_text(run_dir / "config.json", json.dumps(meta, indent=2))
     save_grid(images, run_dir / IMPORTED_SAMPLES)
     save_checkpoint(
         run_dir,
@@ -75,4 +86,3 @@ def import_weights(
             fixed_noise=fixed_noise,
         ),
     )
-    return run_dir

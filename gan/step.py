@@ -24,8 +24,9 @@ from torch.optim.adam import adam as adam_update
 from gan.architecture import has_batch_statistics
 from gan.discriminator_output import DiscriminatorOutput
 
-# Averages gradients across processes in place (torchrun); None in a single process.
-GradSync = Callable[[list[torch.Tensor]], None]
+# Sums gradients across processes in place, each scaled by its rank's share of the global batch
+# (torchrun); None in a single process.
+GradSync = Callable[[list[torch.Tensor], float], None]
 
 # Order of the per-step statistics this module returns.
 STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")
@@ -80,6 +81,7 @@ class GanStep:
         self.opt_g, self.opt_d = opt_g, opt_d
         self.output = DiscriminatorOutput(output_kind)
         self.grad_sync = grad_sync
+        self.share = 1.0
         # Concatenating real and fake into one D pass is exact only without batch statistics.
         self.concat_d_pass = not has_batch_statistics(discriminator)
         # torch.func cannot trace BatchNorm's in-place running-stat updates, so architectures
@@ -95,7 +97,9 @@ class GanStep:
         )
         self._compiled_batch: int | None = None
 
-    def __call__(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def __call__(self, real_images: torch.Tensor, z: torch.Tensor, share: float = 1.0) -> torch.Tensor:
+        """`share`: this process's part of the global batch (1.0 in a single process)."""
+        self.share = share
         if self._compiled is None:
             return self.eager(real_images, z)
         # One shape per compiled graph: the short last batch of an epoch runs eagerly rather
@@ -153,7 +157,7 @@ class GanStep:
         params = list(module.parameters())
         grads = list(torch.autograd.grad(loss, params))
         if self.grad_sync is not None:
-            self.grad_sync(grads)
+            self.grad_sync(grads, self.share)
         for p, g in zip(params, grads):
             p.grad = g
         optimizer.step()
@@ -195,7 +199,7 @@ class GanStep:
     def _functional_adam(self, optimizer: torch.optim.Adam, params: dict, grads: dict) -> None:
         grads = [grads[k] for k in params]
         if self.grad_sync is not None:
-            self.grad_sync(grads)
+            self.grad_sync(grads, self.share)
         with torch.no_grad():
             _adam(optimizer, list(params.values()), grads)
 

@@ -1,38 +1,34 @@
 """`gan train`: the seed's GAN trained on whole-dataset tensors, with a run dir a person can read.
 
 The run dir is everything later commands need: config.json, the checkpoint, sample grids per
-epoch, progress.gif, losses.csv and losses.png. Artifacts are written by rank 0 only and the data
-RNG is seeded from the base seed plus the rank, so the loop also holds under torchrun.
+epoch, progress.gif, losses.csv and losses.png. Under torchrun (gan.distributed) every rank trains
+its slice of the same global batch and only rank 0 writes the run dir.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from rich.console import Console
 
 from gan.architecture import Architecture
 from gan.architectures import load_architecture
 from gan.atomic import write_text
-from gan.checkpoint import (
-    CHECKPOINT_JSON,
-    Checkpoint,
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-)
+from gan.checkpoint import CHECKPOINT_JSON, Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from gan.config import TrainConfig
-from gan.data import default_data_dir, get_spec, load_dataset
+from gan.data import default_data_dir, load_dataset
+from gan.distributed import World, join
 from gan.errors import GanError
+from gan.locking import exclusive
+from gan.ownership import RUN_FORMAT, clear_run_dir, is_run_dir, refuse_unsafe_target
 from gan.pictures import plot_fcd, plot_losses, read_losses, save_gif, save_grid
 from gan.progress import make_progress
 from gan.step import STAT_NAMES, GanStep, make_optimizer, normalize
@@ -41,6 +37,8 @@ FIXED_NOISE_SIZE = 64
 LOSS_COLUMNS = ("epoch", "step", *STAT_NAMES)
 # One host sync per this many steps, to refresh the progress bar and catch NaNs early.
 REPORT_EVERY = 25
+# Options that a resumed run takes from its checkpoint; giving another value is refused.
+FIXED_ON_RESUME = ("arch", "dataset", "batch_size", "lr", "beta1", "beta2", "seed", "limit")
 
 
 @dataclass
@@ -52,9 +50,9 @@ class TrainResult:
     interrupted: bool = False
 
 
-def prepare_run_dir(run_dir: Path, force: bool) -> None:
-    """Refuses to write into an existing run dir unless told to replace it, and never deletes a
-    directory that does not look like one of ours."""
+def check_run_dir(run_dir: Path, force: bool) -> None:
+    """Refuses a target that cannot be a new run dir; with --force, one that gan did not write."""
+    refuse_unsafe_target(run_dir)
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
@@ -66,16 +64,44 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
             f"run dir {run_dir} already exists; use --resume {run_dir} to continue it, "
             "--force to replace it, or --out to pick another"
         )
-    if not (run_dir / "config.json").exists():
-        raise GanError(
-            f"--force will not delete {run_dir}: it has files but no config.json, "
-            "so it does not look like a run dir"
-        )
-    shutil.rmtree(run_dir)
+    if not is_run_dir(run_dir):
+        clear_run_dir(run_dir)  # raises: it says why nothing is deleted
 
 
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+def prepare_run_dir(run_dir: Path, force: bool) -> None:
+    """After every input was checked: removes the toolkit's files of a replaced run (only those)."""
+    check_run_dir(run_dir, force)
+    if force and run_dir.is_dir() and any(run_dir.iterdir()):
+        clear_run_dir(run_dir)
+
+
+@dataclass
+class Session:
+    """Everything one training run holds between epochs."""
+
+    config: TrainConfig
+    architecture: Architecture
+    run_dir: Path
+    device: torch.device
+    world: World
+    images: torch.Tensor
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    step: GanStep
+    rng: torch.Generator
+    fixed_noise: torch.Tensor
+    start_epoch: int = 0
+    global_step: int = 0
+    loss_rows: list[dict] = field(default_factory=list)
+    fcd_tracker: object = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        # Under torchrun a last batch too small to give every rank a sample is dropped.
+        batch, n = self.config.batch_size, len(self.images)
+        return n // batch + (n % batch >= self.world.size)
 
 
 def train(
@@ -88,26 +114,38 @@ def train(
     force: bool = False,
     console: Console | None = None,
 ) -> TrainResult:
+    """Trains (or resumes) a run; under torchrun, every rank calls this and rank 0 writes."""
     console = console or Console()
     run_dir = Path(run_dir)
-    checkpoint = None
-    if resume:
-        checkpoint = load_checkpoint(run_dir)
-        config = TrainConfig.from_dict(
-            {**checkpoint.config.to_dict(), "epochs": config.epochs, "compile": config.compile}
-        )
-    # Everything a user can get wrong is checked before the run dir is touched.
+    world, device = join(device)
+    if not world.is_main:
+        console = Console(quiet=True)
+    session = _set_up(config, run_dir, device, world, data_dir, resume, force, console)
+    if not world.is_main:
+        return _train_epochs(session, console)
+    with exclusive(run_dir, "run dir"):
+        if not resume:
+            prepare_run_dir(run_dir, force)
+        _write_run_start(session)
+        return _train_epochs(session, console)
+
+
+def _set_up(config, run_dir, device, world, data_dir, resume, force, console) -> Session:
+    """Checks every input before anything is written, then builds models, optimizers and step."""
+    checkpoint = load_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        config = _resumed_config(checkpoint.config, config)
+    elif world.is_main:
+        check_run_dir(run_dir, force)
     architecture, ref = load_architecture(config.arch)
     config = TrainConfig.from_dict({**config.to_dict(), "arch": ref.spec})
-    get_spec(config.dataset)
-    dataset = load_dataset(config.dataset, data_dir, log=lambda m: console.print(f"[yellow]{m}"))
+    if config.batch_size < world.size:
+        raise GanError(f"--batch-size {config.batch_size} is smaller than the {world.size} processes")
+    dataset = _load_data(config.dataset, data_dir, world, console)
     check_trainable(architecture, (1, *dataset.train_images.shape[1:]), config.dataset)
-    if not resume:
-        prepare_run_dir(run_dir, force)
-    rank = _rank()
-    is_main = rank == 0
-    images = dataset.train_images[: config.limit].to(device)
-
+    images = dataset.train_images[: config.limit]
+    if config.batch_size > len(images):
+        raise GanError(f"--batch-size {config.batch_size} is larger than the {len(images)} training images")
     generator, discriminator = architecture.build(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
@@ -116,49 +154,11 @@ def train(
         make_optimizer(generator, config.lr, betas),
         make_optimizer(discriminator, config.lr, betas),
     )
-    rng = torch.Generator(device=device).manual_seed(config.seed + rank)
+    # The same seed on every rank: all draw the same global batch and noise, and take a slice.
+    rng = torch.Generator(device=device).manual_seed(config.seed)
     fixed_noise = torch.randn(
         FIXED_NOISE_SIZE, *architecture.z_shape, generator=torch.Generator().manual_seed(config.seed)
     )
-    start_epoch, global_step = 0, 0
-    if checkpoint is not None:
-        load_weights(generator, checkpoint.generator, "generator")
-        if checkpoint.discriminator is not None:
-            load_weights(discriminator, checkpoint.discriminator, "discriminator")
-        # An imported run has weights but no optimizer state or RNG yet: those start fresh.
-        if checkpoint.opt_g is not None and checkpoint.opt_d is not None:
-            opt_g.load_state_dict(checkpoint.opt_g)
-            opt_d.load_state_dict(checkpoint.opt_d)
-        if checkpoint.rng_state is not None:
-            rng.set_state(checkpoint.rng_state)
-        fixed_noise = checkpoint.fixed_noise
-        start_epoch, global_step = checkpoint.epoch, checkpoint.step
-        if start_epoch >= config.epochs:
-            raise GanError(
-                f"{run_dir} already completed {start_epoch} epochs; pass --epochs N "
-                f"with N > {start_epoch} to train further"
-            )
-    fixed_noise = fixed_noise.to(device)
-
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(
-            run_dir / "config.json",
-            json.dumps(
-                {
-                    **config.to_dict(),
-                    "device": str(device),
-                    "train_images": len(images),
-                    "torch": torch.__version__,
-                },
-                indent=2,
-            ),
-        )
-        if not (run_dir / "real_samples.png").exists():
-            # A seeded sample of its own, so the picture never consumes the training RNG.
-            sample = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
-            save_grid(normalize(images[sample[:FIXED_NOISE_SIZE].to(device)]), run_dir / "real_samples.png")
-
     step = GanStep(
         generator,
         discriminator,
@@ -166,78 +166,185 @@ def train(
         opt_d,
         output_kind=architecture.discriminator_output,
         compile=config.compile,
+        grad_sync=world.weighted_sum if world.distributed else None,
     )
-    fcd_tracker = None
-    if config.eval_every and is_main:
+    session = Session(
+        config, architecture, run_dir, device, world, images.to(device), generator, discriminator,
+        opt_g, opt_d, step, rng, fixed_noise,
+    )  # fmt: skip
+    if checkpoint is not None:
+        _restore(session, checkpoint)
+    session.fixed_noise = session.fixed_noise.to(device)
+    if config.eval_every and world.is_main:
         from gan.evaluation import FcdTracker  # needs the classifier: only load it when asked
 
-        fcd_tracker = FcdTracker(
+        session.fcd_tracker = FcdTracker(
             dataset, data_dir or default_data_dir(), device, log=lambda m: console.print(f"[dim]{m}")
         )
-    batch = config.batch_size
-    steps_per_epoch = math.ceil(len(images) / batch)
-    loss_rows = [r for r in read_losses(run_dir / "losses.csv") if r["epoch"] <= start_epoch]
-    result = TrainResult(run_dir=run_dir, epochs_completed=start_epoch)
-    if step.compile_skipped:
+    return session
+
+
+def _resumed_config(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
+    """The checkpoint's config with the new --epochs/--compile/--eval-every; a different value for
+    anything that defines the run is refused rather than silently ignored."""
+    defaults = TrainConfig()
+    changed = [
+        name
+        for name in FIXED_ON_RESUME
+        if getattr(given, name) != getattr(defaults, name) and getattr(given, name) != getattr(saved, name)
+    ]
+    if changed:
+        options = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise GanError(
+            f"--resume continues the run as it was configured; {options} cannot change (drop them)"
+        )
+    return TrainConfig.from_dict(
+        {**saved.to_dict(), "epochs": given.epochs, "compile": given.compile, "eval_every": given.eval_every}
+    )
+
+
+def _load_data(name: str, data_dir, world: World, console: Console):
+    """Only rank 0 may build the cache; the others load it after the barrier."""
+    log = lambda m: console.print(f"[yellow]{m}")  # noqa: E731
+    if world.is_main:
+        dataset = load_dataset(name, data_dir, log=log)
+        world.barrier()
+        return dataset
+    world.barrier()
+    return load_dataset(name, data_dir, log=log)
+
+
+def _restore(session: Session, checkpoint: Checkpoint) -> None:
+    load_weights(session.generator, checkpoint.generator, "generator")
+    if checkpoint.discriminator is not None:
+        load_weights(session.discriminator, checkpoint.discriminator, "discriminator")
+    # An imported run has weights but no optimizer state or RNG yet: those start fresh.
+    if checkpoint.opt_g is not None and checkpoint.opt_d is not None:
+        session.opt_g.load_state_dict(checkpoint.opt_g)
+        session.opt_d.load_state_dict(checkpoint.opt_d)
+    if checkpoint.rng_state is not None:
+        try:
+            session.rng.set_state(checkpoint.rng_state)
+        except RuntimeError:
+            raise GanError(f"the RNG state in {session.run_dir / CHECKPOINT_JSON} is corrupt") from None
+    if tuple(checkpoint.fixed_noise.shape) != (FIXED_NOISE_SIZE, *session.architecture.z_shape):
+        raise GanError(
+            f"the fixed noise in {session.run_dir / CHECKPOINT_JSON} has shape "
+            f"{tuple(checkpoint.fixed_noise.shape)}, not {(FIXED_NOISE_SIZE, *session.architecture.z_shape)}"
+        )
+    session.fixed_noise = checkpoint.fixed_noise
+    session.start_epoch, session.global_step = checkpoint.epoch, checkpoint.step
+    if session.start_epoch >= session.config.epochs:
+        raise GanError(
+            f"{session.run_dir} already completed {session.start_epoch} epochs; pass --epochs N "
+            f"with N > {session.start_epoch} to train further"
+        )
+    rows = read_losses(session.run_dir / "losses.csv")
+    session.loss_rows = [r for r in rows if r["epoch"] <= session.start_epoch]
+
+
+def _write_run_start(session: Session) -> None:
+    run_dir, config = session.run_dir, session.config
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"format": RUN_FORMAT, **config.to_dict(), "device": str(session.device)}
+    meta |= {"processes": session.world.size, "train_images": len(session.images), "torch": torch.__version__}
+    write_text(run_dir / "config.json", json.dumps(meta, indent=2))
+    if not (run_dir / "real_samples.png").exists():
+        # A seeded sample of its own, so the picture never consumes the training RNG.
+        order = torch.randperm(len(session.images), generator=torch.Generator().manual_seed(config.seed))
+        save_grid(
+            normalize(session.images[order[:FIXED_NOISE_SIZE].to(session.device)]),
+            run_dir / "real_samples.png",
+        )
+
+
+def _train_epochs(session: Session, console: Console) -> TrainResult:
+    config = session.config
+    result = TrainResult(run_dir=session.run_dir, epochs_completed=session.start_epoch)
+    if session.step.compile_skipped:
         console.print(
-            f"[dim]{architecture.name} has BatchNorm, which the whole-step graph cannot hold; "
+            f"[dim]{session.architecture.name} has BatchNorm, which the whole-step graph cannot hold; "
             "training with the eager step"
         )
     elif config.compile:
         console.print("[dim]compiling the training step (once per run; --no-compile skips it)")
-
     with make_progress(console) as progress:
-        for epoch in range(start_epoch + 1, config.epochs + 1):
-            task = progress.add_task(f"epoch {epoch}/{config.epochs}", total=steps_per_epoch, status="")
+        for epoch in range(session.start_epoch + 1, config.epochs + 1):
+            task = progress.add_task(
+                f"epoch {epoch}/{config.epochs}", total=session.steps_per_epoch, status=""
+            )
             started = time.perf_counter()
-            shuffled = images[torch.randperm(len(images), generator=rng, device=device)]
-            noise = torch.randn(steps_per_epoch, batch, *architecture.z_shape, generator=rng, device=device)
-            stats = torch.empty(steps_per_epoch, len(STAT_NAMES), device=device)
             try:
-                for i in range(steps_per_epoch):
-                    real = shuffled[i * batch : (i + 1) * batch]
-                    stats[i] = step(real, noise[i, : len(real)])
-                    if i % REPORT_EVERY == REPORT_EVERY - 1 or i == steps_per_epoch - 1:
-                        latest = dict(zip(STAT_NAMES, stats[i].tolist()))
-                        _check_finite(latest, epoch, i, run_dir, start_epoch=epoch - 1)
-                        progress.update(task, completed=i + 1, status=_format_stats(latest))
+                stats = _run_epoch(session, epoch, functools.partial(_show, progress, task))
             except KeyboardInterrupt:
                 result.interrupted = True
                 break
-            global_step += steps_per_epoch
-            epoch_stats = stats.cpu()
-            if not torch.isfinite(epoch_stats).all():
-                bad = int((~torch.isfinite(epoch_stats)).any(dim=1).nonzero()[0])
-                _check_finite({"loss": float("nan")}, epoch, bad, run_dir, start_epoch=epoch - 1)
             seconds = time.perf_counter() - started
+            _end_epoch(session, epoch, stats)
             result.seconds_per_epoch.append(seconds)
-            result.last_stats = dict(zip(STAT_NAMES, epoch_stats[-1].tolist()))
-            first_step = global_step - steps_per_epoch
-            loss_rows += [
-                {"epoch": epoch, "step": first_step + i + 1, **dict(zip(STAT_NAMES, row))}
-                for i, row in enumerate(epoch_stats.tolist())
-            ]
-            if is_main:
-                _write_epoch_artifacts(run_dir, epoch, generator, fixed_noise, loss_rows, steps_per_epoch)
-                if fcd_tracker is not None and epoch % config.eval_every == 0:
-                    _record_fcd(run_dir, epoch, fcd_tracker(generator, architecture.z_shape))
-                save_checkpoint(
-                    run_dir,
-                    Checkpoint(
-                        config=config,
-                        epoch=epoch,
-                        step=global_step,
-                        generator=generator.state_dict(),
-                        discriminator=discriminator.state_dict(),
-                        opt_g=opt_g.state_dict(),
-                        opt_d=opt_d.state_dict(),
-                        rng_state=rng.get_state(),
-                        fixed_noise=fixed_noise,
-                    ),
-                )
+            result.last_stats = dict(zip(STAT_NAMES, stats[-1].tolist()))
             result.epochs_completed = epoch
             progress.update(task, status=f"{_format_stats(result.last_stats)}  {seconds:.1f}s")
     return result
+
+
+def _run_epoch(session: Session, epoch: int, report) -> torch.Tensor:
+    """One pass over the data: returns each step's stats, as global means over all ranks."""
+    config, world, device = session.config, session.world, session.device
+    batch, steps = config.batch_size, session.steps_per_epoch
+    shuffled = session.images[torch.randperm(len(session.images), generator=session.rng, device=device)]
+    noise = torch.randn(steps, batch, *session.architecture.z_shape, generator=session.rng, device=device)
+    stats = torch.empty(steps, len(STAT_NAMES), device=device)
+    for i in range(steps):
+        real = shuffled[i * batch : (i + 1) * batch]
+        mine = world.local_slice(len(real))
+        share = (mine.stop - mine.start) / len(real)
+        # Each rank's stats are means over its slice; weighted by the share they sum to the global mean.
+        stats[i] = session.step(real[mine], noise[i, : len(real)][mine], share=share) * (share * world.size)
+        if i % REPORT_EVERY == REPORT_EVERY - 1 or i == steps - 1:
+            # The same numbers on every rank, so a NaN stops all of them at the same step.
+            latest = dict(zip(STAT_NAMES, world.agree(stats[i]).tolist()))
+            _check_finite(latest, epoch, i, session.run_dir)
+            report(i + 1, latest)
+    return world.agree(stats).cpu()
+
+
+def _show(progress, task, done: int, latest: dict[str, float]) -> None:
+    progress.update(task, completed=done, status=_format_stats(latest))
+
+
+def _end_epoch(session: Session, epoch: int, stats: torch.Tensor) -> None:
+    """Stats into the loss log; on rank 0 the epoch's pictures, FCD and checkpoint."""
+    steps = len(stats)
+    if not torch.isfinite(stats).all():
+        bad = int((~torch.isfinite(stats)).any(dim=1).nonzero()[0])
+        _check_finite({"loss": float("nan")}, epoch, bad, session.run_dir)
+    session.global_step += steps
+    first = session.global_step - steps
+    session.loss_rows += [
+        {"epoch": epoch, "step": first + i + 1, **dict(zip(STAT_NAMES, row))}
+        for i, row in enumerate(stats.tolist())
+    ]
+    if not session.world.is_main:
+        return
+    run_dir = session.run_dir
+    _write_epoch_artifacts(run_dir, epoch, session.generator, session.fixed_noise, session.loss_rows, steps)
+    if session.fcd_tracker is not None and epoch % session.config.eval_every == 0:
+        _record_fcd(run_dir, epoch, session.fcd_tracker(session.generator, session.architecture.z_shape))
+    save_checkpoint(
+        run_dir,
+        Checkpoint(
+            config=session.config,
+            epoch=epoch,
+            step=session.global_step,
+            generator=session.generator.state_dict(),
+            discriminator=session.discriminator.state_dict(),
+            opt_g=session.opt_g.state_dict(),
+            opt_d=session.opt_d.state_dict(),
+            rng_state=session.rng.get_state(),
+            fixed_noise=session.fixed_noise,
+        ),
+    )
 
 
 def check_trainable(architecture: Architecture, data_shape: tuple[int, ...], dataset: str) -> None:
@@ -254,11 +361,11 @@ def check_trainable(architecture: Architecture, data_shape: tuple[int, ...], dat
         )
 
 
-def _check_finite(stats: dict[str, float], epoch: int, step: int, run_dir: Path, start_epoch: int):
+def _check_finite(stats: dict[str, float], epoch: int, step: int, run_dir: Path):
     if all(math.isfinite(v) for v in stats.values()):
         return
     kept = (
-        f"the checkpoint of epoch {start_epoch} in {run_dir} is kept"
+        f"the checkpoint of epoch {epoch - 1} in {run_dir} is kept"
         if (run_dir / CHECKPOINT_JSON).exists()
         else "no epoch had completed, so no checkpoint exists"
     )
