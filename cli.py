@@ -151,11 +151,17 @@ def train(
         console=console,
     )
     if result.interrupted:
-        err_console.print(
-            f"[yellow]interrupted.[/] {run_dir} holds the checkpoint of epoch "
-            f"{result.epochs_completed}; continue with: gan train --resume {run_dir}"
-        )
+        if result.rank == 0:
+            kept = (
+                f"{run_dir} holds the checkpoint of epoch {result.epochs_completed}; "
+                f"continue with: gan train --resume {run_dir}"
+                if result.epochs_completed
+                else "no epoch had completed, so there is no checkpoint to resume"
+            )
+            err_console.print(f"[yellow]interrupted.[/] {kept}")
         raise typer.Exit(130)
+    if result.rank != 0:
+        return
     console.print(
         f"done: {result.epochs_completed} epochs in {run_dir} "
         f"(samples/, progress.gif, losses.png, checkpoint.json)"

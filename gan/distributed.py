@@ -32,6 +32,14 @@ class World:
     def distributed(self) -> bool:
         return self.size > 1
 
+    def check_batch(self, batch: int) -> None:
+        """--batch-size is the global batch: every rank must get an equal share of it."""
+        if batch % self.size:
+            raise GanError(
+                f"--batch-size {batch} (the global batch) does not divide among {self.size} processes; "
+                f"use a multiple of {self.size}"
+            )
+
     def local_slice(self, batch: int) -> slice:
         """This rank's contiguous share of a global batch (shares differ by at most one)."""
         bounds = torch.tensor_split(torch.arange(batch), self.size)[self.rank]

@@ -25,7 +25,7 @@ from gan.atomic import write_text
 from gan.checkpoint import CHECKPOINT_JSON, Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from gan.config import TrainConfig
 from gan.data import default_data_dir, load_dataset
-from gan.distributed import World, join
+from gan.distributed import World, join, leave
 from gan.errors import GanError
 from gan.locking import exclusive
 from gan.ownership import RUN_FORMAT, clear_run_dir, is_run_dir, refuse_unsafe_target
@@ -48,6 +48,7 @@ class TrainResult:
     seconds_per_epoch: list[float] = field(default_factory=list)
     last_stats: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    rank: int = 0
 
 
 def check_run_dir(run_dir: Path, force: bool) -> None:
@@ -120,14 +121,17 @@ def train(
     world, device = join(device)
     if not world.is_main:
         console = Console(quiet=True)
-    session = _set_up(config, run_dir, device, world, data_dir, resume, force, console)
-    if not world.is_main:
-        return _train_epochs(session, console)
-    with exclusive(run_dir, "run dir"):
-        if not resume:
-            prepare_run_dir(run_dir, force)
-        _write_run_start(session)
-        return _train_epochs(session, console)
+    try:
+        session = _set_up(config, run_dir, device, world, data_dir, resume, force, console)
+        if not world.is_main:
+            return _train_epochs(session, console)
+        with exclusive(run_dir, "run dir"):
+            if not resume:
+                prepare_run_dir(run_dir, force)
+            _write_run_start(session)
+            return _train_epochs(session, console)
+    finally:
+        leave()
 
 
 def _set_up(config, run_dir, device, world, data_dir, resume, force, console) -> Session:
@@ -139,8 +143,7 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
         check_run_dir(run_dir, force)
     architecture, ref = load_architecture(config.arch)
     config = TrainConfig.from_dict({**config.to_dict(), "arch": ref.spec})
-    if config.batch_size < world.size:
-        raise GanError(f"--batch-size {config.batch_size} is smaller than the {world.size} processes")
+    world.check_batch(config.batch_size)
     dataset = _load_data(config.dataset, data_dir, world, console)
     check_trainable(architecture, (1, *dataset.train_images.shape[1:]), config.dataset)
     images = dataset.train_images[: config.limit]
@@ -260,7 +263,9 @@ def _write_run_start(session: Session) -> None:
 
 def _train_epochs(session: Session, console: Console) -> TrainResult:
     config = session.config
-    result = TrainResult(run_dir=session.run_dir, epochs_completed=session.start_epoch)
+    result = TrainResult(
+        run_dir=session.run_dir, epochs_completed=session.start_epoch, rank=session.world.rank
+    )
     if session.step.compile_skipped:
         console.print(
             f"[dim]{session.architecture.name} has BatchNorm, which the whole-step graph cannot hold; "

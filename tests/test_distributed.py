@@ -1,0 +1,130 @@
+"""torchrun with gloo on 2 CPU processes computes the same global step as one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+from safetensors.torch import load_file
+
+from gan.checkpoint import load_checkpoint
+from gan.config import TrainConfig
+from gan.distributed import World
+from gan.errors import GanError
+from gan.trainer import train
+
+QUIET = Console(quiet=True)
+
+ARGS = ["--epochs", "1", "--limit", "512", "--batch-size", "64", "--seed", "3", "--device", "cpu"]
+TOLERANCE = 1e-4  # the issue's bar; the observed difference is printed (about 1e-6 here)
+
+
+def torchrun(
+    *args, data_dir: Path, nproc: int = 2, **popen
+) -> subprocess.CompletedProcess | subprocess.Popen:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    command += ["-m", "gan", "train", *map(str, args)]
+    env = {**os.environ, "GAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    if popen:
+        return subprocess.Popen(command, env=env, **popen)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+
+
+def single(out: Path, data_dir: Path, epochs: int = 1, compile: bool = False, resume: bool = False):
+    """The same run in this process (one process, no torchrun): the reference."""
+    config = TrainConfig(epochs=epochs, limit=512, batch_size=64, seed=3, compile=compile)
+    return train(config, out, torch.device("cpu"), data_dir=data_dir, resume=resume, console=QUIET)
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    meta = json.loads((run_dir / "checkpoint.json").read_text())
+    tensors = load_file(run_dir / meta["tensors"])
+    return {k: v for k, v in tensors.items() if k.startswith(("generator.", "discriminator."))}
+
+
+def max_difference(a: Path, b: Path) -> float:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_two_ranks_equal_one_process(tmp_path, data_dir, compile):
+    mode = "--compile" if compile else "--no-compile"
+    single(tmp_path / "one", data_dir, compile=compile)
+    two = torchrun(*ARGS, mode, "--out", tmp_path / "two", data_dir=data_dir)
+    assert two.returncode == 0, two.stderr[-2000:]
+    difference = max_difference(tmp_path / "one", tmp_path / "two")
+    print(f"max abs weight difference, 2 ranks vs 1 process ({mode}): {difference:.2e}")
+    assert difference <= TOLERANCE
+    # One set of artifacts, written once, with the global losses of every step.
+    assert two.stdout.count("done: 1 epochs") == 1
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["processes"] == 2
+    losses_one = (tmp_path / "one" / "losses.csv").read_text().splitlines()
+    losses_two = (tmp_path / "two" / "losses.csv").read_text().splitlines()
+    assert len(losses_two) == len(losses_one) == 1 + 512 // 64
+
+
+def test_resume_across_process_counts(tmp_path, data_dir):
+    # 1 process -> 2 ranks, and 2 ranks -> 1 process, each for a second epoch...
+    single(tmp_path / "a", data_dir)
+    two = torchrun("--resume", tmp_path / "a", "--epochs", "2", "--no-compile", data_dir=data_dir)
+    assert two.returncode == 0, two.stderr[-2000:]
+    first = torchrun(*ARGS, "--no-compile", "--out", tmp_path / "b", data_dir=data_dir)
+    assert first.returncode == 0, first.stderr[-2000:]
+    single(tmp_path / "b", data_dir, epochs=2, resume=True)
+    # ...land where 2 epochs in one go land.
+    single(tmp_path / "c", data_dir, epochs=2)
+    assert max_difference(tmp_path / "a", tmp_path / "c") <= TOLERANCE
+    assert max_difference(tmp_path / "b", tmp_path / "c") <= TOLERANCE
+    assert load_checkpoint(tmp_path / "a").epoch == load_checkpoint(tmp_path / "b").epoch == 2
+
+
+def test_a_batch_the_ranks_cannot_share_is_refused():
+    with pytest.raises(
+        GanError, match="--batch-size 63 \\(the global batch\\) does not divide among 2 processes"
+    ):
+        World(rank=0, size=2).check_batch(63)
+    World(rank=1, size=2).check_batch(64)
+    assert [World(r, 3).local_slice(64) for r in range(3)] == [slice(0, 22), slice(22, 43), slice(43, 64)]
+
+
+def test_killing_one_rank_ends_the_job_and_keeps_the_checkpoint(tmp_path, data_dir):
+    out = tmp_path / "run"
+    args = ["--epochs", "200", "--limit", "256", "--no-compile", "--device", "cpu", "--out", out]
+    job = torchrun(*args, data_dir=data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (out / "checkpoint.json").exists(), "no epoch completed"
+        workers = _children_running_gan(job.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[-1], signal.SIGKILL)
+        assert job.wait(timeout=120) != 0
+    finally:
+        if job.poll() is None:
+            job.kill()
+    checkpoint = load_checkpoint(out)  # consistent: its sha256 matches, its tensors load
+    assert 1 <= checkpoint.epoch < 200
+
+
+def _children_running_gan(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"gan" in cmdline:
+                children.append(int(child))
+    return sorted(children)
