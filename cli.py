@@ -71,6 +71,13 @@ DataDir = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+Untrusted = Annotated[
+    bool,
+    typer.Option(
+        help="The export dir came from someone else: load data only (ONNX, JSON, npz), never "
+        "TorchScript, which is code."
+    ),
+]
 ARCH_HELP = (
     "mlp, dcgan, an installed architecture (entry point gan_toolkit.architectures), "
     "or your own: path/to/file.py:NAME or package.module:NAME."
@@ -249,6 +256,7 @@ def verify(
         Path | None,
         typer.Option(help="Also save the fixed-noise grids side by side here (PNG).", show_default=False),
     ] = None,
+    untrusted: Untrusted = False,
 ):
     """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch.
 
@@ -257,7 +265,9 @@ def verify(
     from gan.device import resolve_device
     from gan.export.exporter import verify_export
 
-    comparisons, image_results = verify_export(export_dir, resolve_device(device), grid_path=grid)
+    comparisons, image_results = verify_export(
+        export_dir, resolve_device(device), grid_path=grid, trust_code=not untrusted
+    )
     _print_parity(comparisons, image_results, grid)
     if not all(c.passed for c in comparisons) or not all(r["passed"] for r in image_results):
         raise typer.Exit(1)
@@ -272,13 +282,14 @@ def sample(
     seed: Annotated[int, typer.Option(help="Seed for z; the same seed gives the same images.")] = 0,
     device: Device = "cpu",
     out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
+    untrusted: Untrusted = False,
 ):
     """Generate images with the exported (or eager) generator on any backend."""
     from gan.device import resolve_device
     from gan.export.sample import sample_images
     from gan.pictures import save_grid
 
-    images = sample_images(source, backend, n, seed, resolve_device(device))
+    images = sample_images(source, backend, n, seed, resolve_device(device), trust_code=not untrusted)
     save_grid(images, out)
     console.print(f"wrote {n} images from {backend} to {out}")
 
@@ -388,7 +399,10 @@ def bench_run(
             show_default=False,
         ),
     ] = None,
-    wide: Annotated[bool, typer.Option(help="Also show p99, IQR, GFLOP/s and cold-start columns.")] = False,
+    wide: Annotated[
+        bool, typer.Option(help="Also show p90, p99, IQR, GFLOP/s and cold-start columns.")
+    ] = False,
+    untrusted: Untrusted = False,
 ):
     """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
 
@@ -396,6 +410,7 @@ def bench_run(
     measured in the same run. A backend that cannot run here is listed with the reason; the exit
     code is non-zero only if you named it in --backends.
     """
+    from gan.atomic import check_writable
     from gan.bench.report import bench_table, save_chart, save_json
     from gan.bench.runner import BenchConfig, run_bench
     from gan.device import resolve_device
@@ -408,7 +423,11 @@ def bench_run(
         quick=quick,
         threads=threads,
         arch=arch,
+        trust_code=not untrusted,
     )
+    for path in (json_path, plot):
+        if path is not None:
+            check_writable(path)  # before the benchmark runs, not after, so nothing is lost
     report = run_bench(config, export_dir, console=console)
     data = report.to_dict()
     console.print(bench_table(data, wide=wide))
@@ -466,7 +485,31 @@ def _print_parity(comparisons, image_results, grid: Path | None) -> None:
 
 
 def main() -> None:
-    app(prog_name="gan")
+    """The console script: click's usage errors become one line and exit 2, like GanError."""
+    try:
+        from typer import _click as click  # recent typer vendors click
+    except ImportError:
+        import click
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="gan", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except click.exceptions.NoArgsIsHelpError as error:
+        print(error.ctx.get_help() if error.ctx else error.format_message())
+        sys.exit(2)
+    except click.exceptions.UsageError as error:
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        message = f"[bold red]error:[/] {error.format_message()}{where}"
+        err_console.print(message, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("[yellow]interrupted")
+        sys.exit(130)
+    except typer.Exit as exit_:
+        if exit_.exit_code == 130:
+            err_console.print("[yellow]interrupted.[/] Files are written atomically: none is half-written.")
+        sys.exit(exit_.exit_code)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ import platform
 from pathlib import Path
 
 from gan.atomic import write_text
+from gan.bench.report import load_json
 from gan.bench.report import markdown_table as bench_markdown
 from gan.checkpoint import CHECKPOINT_JSON
 from gan.errors import GanError
+from gan.export.manifest import read_manifest
 from gan.export.parity import Comparison
 from gan.export.parity import markdown_table as parity_markdown
 from gan.report_tables import quality_markdown
@@ -33,13 +35,32 @@ STYLE = " ".join(
 )
 
 
+def _json(path: Path, what: str) -> dict:
+    """A JSON file the report reads, or one line saying which one is unreadable."""
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GanError(f"{path} is missing; {what}") from None
+    except (OSError, ValueError) as error:
+        raise GanError(f"{path} is unreadable ({type(error).__name__}); {what}") from None
+    if not isinstance(value, dict):
+        raise GanError(f"{path} is not a JSON object; {what}")
+    return value
+
+
 def write_report(run_dir: Path) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_JSON).exists():
         raise GanError(f"{run_dir} has no checkpoint ({CHECKPOINT_JSON}); is it a run dir of gan train?")
-    sections = _sections(run_dir)
+    try:
+        sections = _sections(run_dir)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise GanError(
+            f"a file in {run_dir} that the report reads is malformed ({type(error).__name__}: {error}); "
+            "re-run the command that wrote it"
+        ) from None
     markdown = "\n\n".join(f"## {title}\n\n{body}" for title, body, _ in sections)
-    config = json.loads((run_dir / "config.json").read_text())
+    config = _json(run_dir / "config.json", "re-run gan train or gan import")
     title = f"GAN report: {config['arch']} on {config['dataset']}, {run_dir.name}"
     write_text(run_dir / "report.md", f"# {title}\n\n{markdown}\n")
     body = "\n".join(f"<section><h2>{html.escape(t)}</h2>{h}</section>" for t, _, h in sections)
@@ -52,7 +73,7 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
 
 
 def _sections(run_dir: Path) -> list[tuple[str, str, str]]:
-    config = json.loads((run_dir / "config.json").read_text())
+    config = _json(run_dir / "config.json", "re-run gan train or gan import")
     sections = [("Configuration", _kv_markdown(config), _kv_html(config))]
     grids = [("real_samples.png", "real images")]
     frames = sorted((run_dir / "samples").glob("epoch_*.png"))
@@ -66,7 +87,7 @@ def _sections(run_dir: Path) -> list[tuple[str, str, str]]:
     )
     eval_path = run_dir / "eval.json"
     if eval_path.exists():
-        result = json.loads(eval_path.read_text())
+        result = _json(eval_path, "re-run gan eval")
         text = quality_markdown([result]) + (
             f"\n\nFCD is the Fréchet distance in the penultimate features of a classifier trained here "
             f"({result['classifier']['test_accuracy']:.1%} test accuracy); it is not comparable to "
@@ -84,7 +105,7 @@ def _sections(run_dir: Path) -> list[tuple[str, str, str]]:
         )
     manifest_path = run_dir / "export" / "manifest.json"
     if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(manifest_path.parent)  # hash-checked, like every other reader
         rows = [Comparison(**c) for c in manifest.get("parity", [])]
         text = (
             f"Exporter {manifest['exporter']}, opset {manifest['opset']}; rule: fail only if |a-b| > atol "
@@ -108,7 +129,7 @@ def _sections(run_dir: Path) -> list[tuple[str, str, str]]:
         )
     bench_path = run_dir / "bench.json"
     if bench_path.exists():
-        bench = json.loads(bench_path.read_text())
+        bench = load_json(bench_path)
         text = bench_markdown(bench)
         figure = (
             _figures(run_dir, [("bench.png", "throughput by backend")])
@@ -123,11 +144,9 @@ def _sections(run_dir: Path) -> list[tuple[str, str, str]]:
         "training device": config.get("device"),
     }
     if manifest_path.exists():
-        environment |= {
-            f"export {k}": v for k, v in json.loads(manifest_path.read_text())["versions"].items()
-        }
+        environment |= {f"export {k}": v for k, v in manifest.get("versions", {}).items()}
     if bench_path.exists():
-        env = json.loads(bench_path.read_text())["environment"]
+        env = bench["environment"]
         environment |= {
             "bench device": env["device_name"],
             "matmul peak GFLOP/s": f"{env['matmul_peak']['gflops']:.0f}",

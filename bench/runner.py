@@ -55,6 +55,7 @@ CUDA_BACKENDS = (
 )
 # compile-step is a training path only; every other name is a forward backend of the registry.
 ALL_BACKENDS = tuple(dict.fromkeys([*BACKENDS, "compile-step"]))
+MAX_BATCH = 65536
 NO_ARCHITECTURE = "needs the model's Architecture: pass --arch SPEC"
 
 
@@ -71,8 +72,8 @@ class BenchConfig:
     stop_rule: StopRule = field(default_factory=StopRule)
 
     def __post_init__(self):
-        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
-            raise GanError(f"--batch-size needs positive sizes, got {list(self.batch_sizes)}")
+        if not self.batch_sizes or any(not 1 <= b <= MAX_BATCH for b in self.batch_sizes):
+            raise GanError(f"--batch-size needs sizes from 1 to {MAX_BATCH}, got {list(self.batch_sizes)}")
         unknown = [w for w in self.workloads if w not in WORKLOAD_GROUPS]
         if unknown or not self.workloads:
             raise GanError(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOAD_GROUPS)}")
@@ -80,8 +81,8 @@ class BenchConfig:
             unknown = [b for b in self.backends if b not in ALL_BACKENDS]
             if unknown or not self.backends:
                 raise GanError(f"unknown backend(s) {unknown}; choose from {', '.join(ALL_BACKENDS)}")
-        if self.threads is not None and self.threads < 1:
-            raise GanError(f"--threads must be at least 1, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise GanError(f"--threads must be between 1 and 1024, got {self.threads}")
 
     @property
     def backend_names(self) -> list[str]:
@@ -117,10 +118,7 @@ class _Subject:
     export_dir: Path
     manifest: dict
     eager: dict[str, torch.nn.Module] | None
-
-    @property
-    def source(self) -> ModelSource:
-        return ModelSource(self.export_dir, self.manifest, self.eager)
+    trust_code: bool = True
 
     def train_setup(self, batch: int, device: torch.device) -> TrainSetup | None:
         if self.eager is None:
@@ -148,6 +146,7 @@ def run_bench(
     try:
         with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
             subject = _subject(config, export_dir, Path(tmp), console)
+            subject.trust_code = config.trust_code
             flops = {}
             for batch in config.batch_sizes:
                 setup = subject.train_setup(batch, torch.device("cpu"))
@@ -264,7 +263,7 @@ def _forward_backends(name: str, subject: _Subject, device: torch.device, thread
     if name == "onnxruntime" and device.type == "cuda":
         raise Unavailable("on CUDA the ONNX Runtime rows are onnxruntime-iobinding/-numpy/-cudagraph")
     eager = {k: copy.deepcopy(v) for k, v in subject.eager.items()} if subject.eager else None
-    source = ModelSource(subject.export_dir, subject.manifest, eager)
+    source = ModelSource(subject.export_dir, subject.manifest, eager, trust_code=subject.trust_code)
     return build_backends(name, source, device, threads=threads)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from gan.checkpoint import CHECKPOINT_JSON, load_trained_run
+from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, load_trained_run
+from gan.config import check_seed
 from gan.errors import GanError
 from gan.export.backends import Backend, OnnxRuntimeBackend, TorchBackend, torchscript_backend
 from gan.export.manifest import MANIFEST, read_manifest
@@ -20,10 +21,15 @@ from gan.export.registry import ModelSource, Unavailable, build_backends
 SAMPLE_BACKENDS = ("eager", "torchscript", "onnxruntime")
 
 
-def generator_backend(source: Path, backend: str, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
-    """The generator behind `source` on `backend`, and its per-sample z shape."""
+def generator_backend(
+    source: Path, backend: str, device: torch.device, trust_code: bool = True
+) -> tuple[Backend, tuple[int, ...]]:
+    """The generator behind `source` on `backend`, and its per-sample z shape. `trust_code` False
+    refuses TorchScript, which is code (see the README's threat model)."""
     if backend not in SAMPLE_BACKENDS:
         raise GanError(f"unknown backend {backend!r}; choose one of {', '.join(SAMPLE_BACKENDS)}")
+    if backend == "torchscript" and not trust_code:
+        raise GanError("--untrusted refuses TorchScript (.pt files are code); use --backend onnxruntime")
     source = Path(source)
     if not source.exists():
         raise GanError(f"{source} does not exist")
@@ -34,6 +40,7 @@ def generator_backend(source: Path, backend: str, device: torch.device) -> tuple
     if (source / CHECKPOINT_JSON).exists():
         if not (source / "export" / MANIFEST).exists():
             raise GanError(f"{source} has no export/ yet; run `gan export {source}` first")
+        check_fresh(source)
         source = source / "export"
     if not (source / MANIFEST).exists():
         raise GanError(f"{source} is neither a run dir ({CHECKPOINT_JSON}) nor an export dir ({MANIFEST})")
@@ -50,10 +57,22 @@ def generator_backend(source: Path, backend: str, device: torch.device) -> tuple
             )
         return _eager_from_run(Path(run_dir), device)
     try:
-        built = build_backends(backend, ModelSource(source, manifest), device)
+        built = build_backends(backend, ModelSource(source, manifest, trust_code=trust_code), device)
     except Unavailable as error:
         raise GanError(f"cannot sample with {backend} on {device}: {error}") from None
     return built["generator"], z_shape
+
+
+def check_fresh(run_dir: Path) -> None:
+    """The run's export must come from its current checkpoint: a resumed run makes it stale."""
+    manifest = read_manifest(run_dir / "export")
+    exported = manifest["source"].get("checkpoint_sha256")
+    current = load_checkpoint(run_dir)
+    if exported != current.tensor_sha256:
+        raise GanError(
+            f"{run_dir}/export is stale: it was exported from epoch {manifest['source'].get('epoch')}, "
+            f"the run is now at epoch {current.epoch}; run `gan export {run_dir} --force`"
+        )
 
 
 def _eager_from_run(run_dir: Path, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
@@ -82,10 +101,13 @@ def _from_file(path: Path, backend: str, device: torch.device) -> tuple[Backend,
     raise GanError(f"cannot tell the z shape of {path.name} without the {MANIFEST} beside it")
 
 
-def sample_images(source: Path, backend: str, n: int, seed: int, device: torch.device) -> torch.Tensor:
-    if n < 1:
-        raise GanError(f"-n must be at least 1, got {n}")
-    generator, z_shape = generator_backend(source, backend, device)
+def sample_images(
+    source: Path, backend: str, n: int, seed: int, device: torch.device, trust_code: bool = True
+) -> torch.Tensor:
+    if not 1 <= n <= 100_000:
+        raise GanError(f"-n must be between 1 and 100000, got {n}")
+    check_seed(seed)
+    generator, z_shape = generator_backend(source, backend, device, trust_code)
     # Noise is drawn on the CPU from the seed alone, so every backend and device sees the same z.
     z = torch.randn(n, *z_shape, generator=torch.Generator().manual_seed(seed))
     return generator(z).cpu()

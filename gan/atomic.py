@@ -58,3 +58,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fails early, in one line, for an output path that a later write could not create."""
+    path = Path(path)
+    if path.is_dir():
+        raise GanError(f"cannot write {path}: it is a directory")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise GanError(f"cannot write {path}: {parent} is not a writable directory")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,8 +122,17 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
         raise GanError(f"{run_dir} has no {CHECKPOINT_JSON}; is it a run dir of `gan train`?")
     try:
         meta = json.loads(meta_path.read_text())
+        if not re.fullmatch(r"checkpoint-epoch\d{3,}\.safetensors", meta["tensors"]):
+            raise ValueError(
+                f"tensors must name a checkpoint-epochNNN.safetensors file, not {meta['tensors']!r}"
+            )
         tensor_path = run_dir / meta["tensors"]
         expected_sha = meta["tensors_sha256"]
+        if not isinstance(meta["config"], dict):
+            raise TypeError("config must be an object")
+        for key in ("epoch", "step"):
+            if type(meta[key]) is not int or meta[key] < 0:
+                raise ValueError(f"{key} must be a whole number >= 0, got {meta[key]!r}")
     except (ValueError, KeyError, TypeError) as error:
         raise GanError(f"{meta_path} is corrupt ({type(error).__name__}: {error})") from None
     if not tensor_path.exists():
@@ -133,8 +143,8 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
         tensors = load_file(str(tensor_path))
         checkpoint = Checkpoint(
             config=TrainConfig.from_dict(meta["config"]),
-            epoch=int(meta["epoch"]),
-            step=int(meta["step"]),
+            epoch=meta["epoch"],
+            step=meta["step"],
             generator=_strip(tensors, "generator."),
             discriminator=_strip(tensors, "discriminator.") if meta.get("has_discriminator", True) else None,
             opt_g=_optimizer_state("opt_g", tensors, meta["opt_g"]),

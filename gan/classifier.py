@@ -72,7 +72,11 @@ def load_or_train_classifier(
 ) -> tuple[Classifier, dict]:
     weights_path, meta_path = cache_paths(Path(data_dir), dataset.name)
     if weights_path.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+            meta = meta if isinstance(meta, dict) and isinstance(meta.get("test_accuracy"), float) else {}
+        except (OSError, ValueError):
+            meta = {}  # a corrupt cache is rebuilt, as the dataset cache is
         if sha256_file(weights_path) == meta.get("sha256"):
             classifier = Classifier()
             classifier.load_state_dict(load_file(str(weights_path)))

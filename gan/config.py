@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from gan.errors import GanError
+
+
+def check_seed(seed: int) -> None:
+    """torch seeds are 64-bit; a seed outside that range is a one-line error, not a traceback."""
+    if not 0 <= seed < 2**63:
+        raise GanError(f"--seed must be in [0, 2**63), got {seed}")
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,14 @@ class TrainConfig:
                 raise GanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise GanError(f"--limit must be at least 1, got {self.limit}")
-        if not self.lr > 0:
+        if not (self.lr > 0 and math.isfinite(self.lr)):
             raise GanError(f"--lr must be positive, got {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise GanError("Adam betas must lie in [0, 1)")
+        for name in ("epochs", "batch_size", "seed", "eval_every"):
+            if type(getattr(self, name)) is not int:
+                raise GanError(f"{name} must be a whole number, got {getattr(self, name)!r}")
+        check_seed(self.seed)
         if self.eval_every < 0:
             raise GanError(f"--eval-every must be 0 (off) or positive, got {self.eval_every}")
 

@@ -12,6 +12,7 @@ from gan.architectures import load_architecture
 from gan.atomic import write_text
 from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from gan.classifier import REQUIRED_ACCURACY, load_or_train_classifier
+from gan.config import check_seed
 from gan.data import default_data_dir, load_dataset
 from gan.errors import GanError
 from gan.quality import FCD_LABEL, evaluate, random_subset, real_reference
@@ -36,8 +37,9 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_JSON).exists():
         raise GanError(f"{run_dir} has no checkpoint ({CHECKPOINT_JSON}); train it first with gan train")
-    if n < 2:
-        raise GanError(f"-n must be at least 2, got {n}")
+    if not 2 <= n <= 100_000:
+        raise GanError(f"-n must be between 2 and 100000, got {n}")
+    check_seed(seed)
     config = load_checkpoint(run_dir).config
     architecture, _ = load_architecture(config.arch)
     if dataset is not None and dataset != config.dataset:

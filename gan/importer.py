@@ -11,7 +11,7 @@ import torch
 from gan.architectures import load_architecture
 from gan.atomic import write_text
 from gan.checkpoint import Checkpoint, load_weights, save_checkpoint
-from gan.config import TrainConfig
+from gan.config import TrainConfig, check_seed
 from gan.errors import GanError
 from gan.locking import exclusive
 from gan.ownership import RUN_FORMAT
@@ -33,6 +33,7 @@ def import_weights(
 ) -> Path:
     """Checks everything first (architecture, files, keys and shapes), then writes the run dir."""
     run_dir = Path(run_dir)
+    check_seed(seed)
     check_run_dir(run_dir, force)
     architecture, ref = load_architecture(arch)
     if discriminator_weights is not None and not architecture.has_discriminator:

@@ -223,8 +223,13 @@ def _restore(session: Session, checkpoint: Checkpoint) -> None:
         load_weights(session.discriminator, checkpoint.discriminator, "discriminator")
     # An imported run has weights but no optimizer state or RNG yet: those start fresh.
     if checkpoint.opt_g is not None and checkpoint.opt_d is not None:
-        session.opt_g.load_state_dict(checkpoint.opt_g)
-        session.opt_d.load_state_dict(checkpoint.opt_d)
+        try:
+            session.opt_g.load_state_dict(checkpoint.opt_g)
+            session.opt_d.load_state_dict(checkpoint.opt_d)
+        except (ValueError, KeyError, TypeError, RuntimeError) as error:
+            raise GanError(
+                f"the optimizer state in {session.run_dir / CHECKPOINT_JSON} does not fit the models: {error}"
+            ) from None
     if checkpoint.rng_state is not None:
         try:
             session.rng.set_state(checkpoint.rng_state)

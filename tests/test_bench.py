@@ -171,7 +171,7 @@ def test_named_unavailable_backend_exits_nonzero():
     [
         (["--backends", "tensorrt"], "unknown backend(s) ['tensorrt']"),
         (["--workloads", "backward"], "unknown workload(s) ['backward']"),
-        (["--batch-size", "0"], "--batch-size needs positive sizes, got [0]"),
+        (["--batch-size", "0"], "--batch-size needs sizes from 1 to 65536, got [0]"),
         (["--batch-size", "64,x"], "--batch-size takes whole numbers separated by commas"),
     ],
 )
@@ -189,7 +189,7 @@ def test_bench_cuda_without_cuda():
 
 
 def test_bench_config_rejects_bad_threads():
-    with pytest.raises(GanError, match="--threads must be at least 1"):
+    with pytest.raises(GanError, match="--threads must be between 1 and 1024"):
         BenchConfig(device=CPU, threads=0)
 
 
