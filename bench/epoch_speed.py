@@ -16,6 +16,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gan.bench.peak import matmul_peak_gflops
+from gan.bench.runner import cpu_model
 from gan.bench.tutorial_loop import time_tutorial_epoch
 from gan.config import TrainConfig
 from gan.data import load_dataset
@@ -51,7 +53,16 @@ def main(argv: list[str] | None = None) -> None:
         with console.status(label):
             seconds, first_extra = time_gan_train(compile, args.epochs, args.data_dir)
         rows.append((label, seconds, first_extra))
-    table = Table(title=f"Seconds per epoch, MLP GAN, batch 64, {torch.get_num_threads()} threads")
+    peak = matmul_peak_gflops(torch.device("cpu"), quick=True)
+    engines = ", ".join(
+        f"{name} {max(v for k, v in rates.items() if k != 'error'):.0f}"
+        for name, rates in peak["engines"].items()
+        if len(rates) > (1 if "error" in rates else 0)
+    )
+    table = Table(
+        title=f"Seconds per epoch, MLP GAN, batch 64, {torch.get_num_threads()} threads\n{cpu_model()} "
+        f"({torch.backends.cpu.get_cpu_capability()}); fp32 GEMM 1024^3 GFLOP/s: {engines}"
+    )
     for column in ("loop", "s/epoch", "speedup vs tutorial", "one-off first-epoch extra (s)"):
         table.add_column(column, justify="left" if column == "loop" else "right")
     for label, seconds, extra in rows:

@@ -345,6 +345,7 @@ def environment(device: torch.device, threads: int, peak: dict) -> dict:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
         "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
         "ort_intra_op_threads": threads,

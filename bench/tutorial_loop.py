@@ -17,7 +17,7 @@ from torchvision import transforms
 
 from gan.data import Dataset
 from gan.data.idx import write_idx
-from gan.models import build_models
+from gan.models import mlp
 
 
 def write_torchvision_raw(dataset: Dataset, root: Path) -> Path:
@@ -31,14 +31,17 @@ def write_torchvision_raw(dataset: Dataset, root: Path) -> Path:
     return root
 
 
-def time_tutorial_epoch(dataset: Dataset, max_steps: int | None = None, seed: int = 0) -> float:
-    """Seconds per epoch of the tutorial's loop (extrapolated when `max_steps` cuts it short)."""
+def time_tutorial_epoch(
+    dataset: Dataset, max_steps: int | None = None, seed: int = 0, device: torch.device = torch.device("cpu")
+) -> float:
+    """Seconds per epoch of the tutorial's loop (extrapolated when `max_steps` cuts it short), on
+    `device` the way the tutorial would: models moved once, each batch moved as it arrives."""
     with tempfile.TemporaryDirectory(prefix="gan-tutorial-") as tmp:
         root = write_torchvision_raw(dataset, Path(tmp))
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
         train_set = torchvision.datasets.FashionMNIST(root, train=True, transform=transform)
         loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)
-        generator, discriminator = build_models("mlp", 100, seed)
+        generator, discriminator = (m.to(device) for m in mlp().build(seed))
         criterion = nn.BCELoss()
         opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -47,11 +50,13 @@ def time_tutorial_epoch(dataset: Dataset, max_steps: int | None = None, seed: in
         for step, (real, _) in enumerate(loader):
             if step == steps:
                 break
+            real = real.to(device)
             batch = real.size(0)
-            real_labels, fake_labels = torch.ones(batch, 1), torch.zeros(batch, 1)
+            real_labels = torch.ones(batch, 1, device=device)
+            fake_labels = torch.zeros(batch, 1, device=device)
             opt_d.zero_grad()
             loss_real = criterion(discriminator(real), real_labels)
-            fake = generator(torch.randn(batch, 100))
+            fake = generator(torch.randn(batch, 100, device=device))
             loss_fake = criterion(discriminator(fake.detach()), fake_labels)
             loss_d = loss_real + loss_fake
             loss_d.backward()
@@ -61,4 +66,6 @@ def time_tutorial_epoch(dataset: Dataset, max_steps: int | None = None, seed: in
             loss_g.backward()
             opt_g.step()
             loss_d.item(), loss_g.item()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         return (time.perf_counter() - start) * len(loader) / steps

@@ -1,6 +1,7 @@
 """The benchmark machinery: statistics, stop rule, FLOP counts, report fields and CLI errors."""
 
 import json
+import os
 import statistics
 
 import pytest
@@ -205,3 +206,37 @@ def test_bench_export_dir_with_changed_file(tmp_path):
         runner.invoke(app, ["bench", str(tmp_path / "export"), "--quick"]),
         "generator.onnx changed since export",
     )
+
+
+def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path):
+    from rich.console import Console
+
+    from gan.bench.report import bench_table, save_chart
+    from gan.export.parity import parity_table
+
+    config = BenchConfig(
+        device=CPU,
+        batch_sizes=[1, 8],
+        workloads=["forward"],
+        backends=["onnxruntime", "cudagraph"],
+        stop_rule=FAST,
+    )
+    data = run_bench(config).to_dict()
+    ok = [r for r in data["results"] if r["status"] == "ok"]
+    assert sorted({r["batch_size"] for r in ok}) == [1, 8] and len(ok) == 6
+    for r in ok:
+        assert r["throughput_per_s"] == pytest.approx(r["batch_size"] / (r["median_ms"] / 1e3))
+    console = Console(width=100, record=True, file=open(os.devnull, "w"))
+    console.print(bench_table(data))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 100
+    # One line per row: the cudagraph reason is a numbered note, printed once.
+    assert sum("cudagraph runs on cuda" in line for line in lines) == 1
+    assert sum(line.strip().startswith("forward G") for line in lines) == 4
+    save_chart(data, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").stat().st_size > 10_000
+    from gan.export.parity import Comparison
+
+    row = Comparison("generator", "onnxruntime-cudagraph", "cuda:0", 257, 2e-3, 1e-2, *[1e-7] * 7, True)
+    console.print(parity_table([row]))
+    assert max(len(line) for line in console.export_text().splitlines()) <= 100
