@@ -61,7 +61,8 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
         ) from None
     markdown = "\n\n".join(f"## {title}\n\n{body}" for title, body, _ in sections)
     config = _json(run_dir / "config.json", "re-run gan train or gan import")
-    title = f"GAN report: {config['arch']} on {config['dataset']}, {run_dir.name}"
+    trained = "imported weights" if "imported" in config else f"on {config['dataset']}"
+    title = f"GAN report: {config['arch']} {trained}, {run_dir.name}"
     write_text(run_dir / "report.md", f"# {title}\n\n{markdown}\n")
     body = "\n".join(f"<section><h2>{html.escape(t)}</h2>{h}</section>" for t, _, h in sections)
     page = (
@@ -75,16 +76,17 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
 def _sections(run_dir: Path) -> list[tuple[str, str, str]]:
     config = _json(run_dir / "config.json", "re-run gan train or gan import")
     sections = [("Configuration", _kv_markdown(config), _kv_html(config))]
-    grids = [("real_samples.png", "real images")]
+    grids = [("real_samples.png", "real images")] if (run_dir / "real_samples.png").exists() else []
     frames = sorted((run_dir / "samples").glob("epoch_*.png"))
     if frames:
         grids.append((f"samples/{frames[-1].name}", f"fixed noise after {frames[-1].stem.replace('_', ' ')}"))
     if (run_dir / "progress.gif").exists():
         grids.append(("progress.gif", "fixed noise, epoch by epoch"))
     sections.append(("Samples", " ".join(f"![{c}]({p})" for p, c in grids), _figures(run_dir, grids)))
-    sections.append(
-        ("Losses", "![losses](losses.png)", _figures(run_dir, [("losses.png", "per step and smoothed")]))
-    )
+    if (run_dir / "losses.png").exists():
+        sections.append(
+            ("Losses", "![losses](losses.png)", _figures(run_dir, [("losses.png", "per step and smoothed")]))
+        )
     eval_path = run_dir / "eval.json"
     if eval_path.exists():
         result = _json(eval_path, "re-run gan eval")
