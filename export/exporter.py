@@ -26,13 +26,7 @@ from gan.export.registry import PARITY_BACKENDS, ModelSource, Unavailable, build
 from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
 from gan.locking import exclusive
-from gan.ownership import (
-    EXPORT_FORMAT,
-    export_foreign_files,
-    is_export_dir,
-    refuse_unsafe_target,
-    remove_abandoned,
-)
+from gan.ownership import refuse_unsafe_target, remove_abandoned, require_export_dir
 
 # Traced with a batch that parity never uses, so a batch axis frozen by tracing cannot hide.
 TRACE_BATCH = 3
@@ -73,15 +67,7 @@ def check_export_target(path: Path, force: bool) -> None:
         raise GanError(
             f"export dir {path} already exists; pass --force to replace it or --out to pick another"
         )
-    if not is_export_dir(path):
-        raise GanError(
-            f"--force will not delete {path}: it is not an export dir written by gan "
-            f"(no manifest.json marked {EXPORT_FORMAT!r})"
-        )
-    if foreign := export_foreign_files(path):
-        raise GanError(
-            f"--force will not delete {path}: it holds files gan did not write ({', '.join(foreign[:3])})"
-        )
+    require_export_dir(path)
 
 
 def _swap_in(staging: Path, out: Path) -> None:

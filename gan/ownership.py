@@ -59,15 +59,33 @@ def is_export_dir(path: Path) -> bool:
     return _read_format(path / "manifest.json") == EXPORT_FORMAT
 
 
-def clear_run_dir(run_dir: Path) -> None:
-    """Removes the toolkit's files from a marked run dir (and its export dir); keeps the rest."""
+def require_run_dir(run_dir: Path) -> None:
+    """--force may replace `run_dir` only if gan wrote it."""
     if not is_run_dir(run_dir):
         raise GanError(
             f"--force will not delete anything in {run_dir}: it is not a run dir written by gan "
             f"(no config.json or checkpoint.json marked {RUN_FORMAT!r})"
         )
+
+
+def require_export_dir(export_dir: Path) -> None:
+    """--force may replace `export_dir` only if gan wrote it and nothing else is in it."""
+    if not is_export_dir(export_dir):
+        raise GanError(
+            f"--force will not delete {export_dir}: it is not an export dir written by gan "
+            f"(no manifest.json marked {EXPORT_FORMAT!r})"
+        )
+    if foreign := export_foreign_files(export_dir):
+        names = ", ".join(foreign[:3])
+        raise GanError(f"--force will not delete {export_dir}: it holds files gan did not write ({names})")
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Removes the toolkit's files from a marked run dir (and its export dir); keeps the rest."""
+    require_run_dir(run_dir)
     if (run_dir / "export").is_dir() and is_export_dir(run_dir / "export"):
-        clear_export_dir(run_dir / "export")
+        require_export_dir(run_dir / "export")
+        shutil.rmtree(run_dir / "export")
     for path in sorted(run_dir.rglob("*"), reverse=True):
         relative = path.relative_to(run_dir).as_posix()
         if path.is_file() and not path.is_symlink() and RUN_FILES.fullmatch(relative):
@@ -85,18 +103,6 @@ def export_foreign_files(export_dir: Path) -> list[str]:
         listed = set()
     ours = listed | set(EXPORT_EXTRA_FILES)
     return sorted(p.name for p in export_dir.iterdir() if p.name not in ours or not p.is_file())
-
-
-def clear_export_dir(export_dir: Path) -> None:
-    if not is_export_dir(export_dir):
-        raise GanError(
-            f"--force will not delete {export_dir}: it is not an export dir written by gan "
-            f"(no manifest.json marked {EXPORT_FORMAT!r})"
-        )
-    if foreign := export_foreign_files(export_dir):
-        names = ", ".join(foreign[:3])
-        raise GanError(f"--force will not delete {export_dir}: it holds files gan did not write ({names})")
-    shutil.rmtree(export_dir)
 
 
 def pid_alive(pid: int) -> bool:

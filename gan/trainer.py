@@ -28,7 +28,7 @@ from gan.data import default_data_dir, load_dataset
 from gan.distributed import World, join, leave
 from gan.errors import GanError
 from gan.locking import exclusive
-from gan.ownership import RUN_FORMAT, clear_run_dir, is_run_dir, refuse_unsafe_target
+from gan.ownership import RUN_FORMAT, clear_run_dir, refuse_unsafe_target, require_run_dir
 from gan.pictures import plot_fcd, plot_losses, read_losses, save_gif, save_grid
 from gan.progress import make_progress
 from gan.step import STAT_NAMES, GanStep, make_optimizer, normalize
@@ -65,8 +65,7 @@ def check_run_dir(run_dir: Path, force: bool) -> None:
             f"run dir {run_dir} already exists; use --resume {run_dir} to continue it, "
             "--force to replace it, or --out to pick another"
         )
-    if not is_run_dir(run_dir):
-        clear_run_dir(run_dir)  # raises: it says why nothing is deleted
+    require_run_dir(run_dir)
 
 
 def prepare_run_dir(run_dir: Path, force: bool) -> None:
