@@ -155,7 +155,7 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
             fixed_noise=torch.tensor(meta["fixed_noise"], dtype=torch.float32),
             tensor_sha256=expected_sha,
         )
-    except (SafetensorError, KeyError, ValueError, TypeError) as error:
+    except (SafetensorError, KeyError, ValueError, TypeError, AttributeError) as error:
         raise GanError(f"checkpoint in {run_dir} is corrupt ({type(error).__name__}: {error})") from None
     return checkpoint
 
