@@ -490,3 +490,34 @@ def test_fuzzed_manifests_checkpoints_and_reports(run_dir, tmp_path):
     assert not any("secret" in p or p.startswith("/etc") for p in opened), [
         p for p in opened if "secret" in p
     ]
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    from gan.atomic import write_text
+
+    target = tmp_path / "config.json"
+    target.write_text("old")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(GanError, match=r"cannot write .*config.json: No space left on device"):
+        write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_an_output_of_another_shape_is_a_mismatch_exit_1(run_dir, tmp_path):
+    export = copy_export(run_dir, tmp_path)
+    golden = dict(np.load(export / "golden.npz"))
+    golden["generator.output"] = golden["generator.output"][:, :, :14, :]
+    with open(export / "golden.npz", "wb") as f:
+        np.savez(f, **golden)
+    rewrite_manifest(
+        export, lambda m: m["files"].__setitem__("golden.npz", sha256_file(export / "golden.npz"))
+    )
+    result = gan("verify", export)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "output shape" in " ".join(result.output.split())
