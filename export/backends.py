@@ -61,10 +61,6 @@ class TorchBackend(Backend):
         return run
 
 
-def eager_backend(module: nn.Module, device: torch.device) -> TorchBackend:
-    return TorchBackend("eager", module, device)
-
-
 def load_torchscript(path: Path, device: torch.device) -> torch.jit.ScriptModule:
     if not Path(path).is_file():
         raise GanError(f"TorchScript file {path} does not exist")

@@ -43,8 +43,7 @@ def export_onnx(
     exporter: str = "dynamo",
 ) -> None:
     """`dynamo` is torch.export-based (torch's default, needs onnxscript); `torchscript` is legacy."""
-    if exporter not in EXPORTERS:
-        raise GanError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    check_opset(exporter, opset)
     module = module.eval()
     if exporter == "dynamo":
         # dynamic_shapes is keyed by forward's parameter name, whatever the ONNX input is called.
