@@ -40,11 +40,14 @@ def generator_backend(
     if (source / CHECKPOINT_JSON).exists():
         if not (source / "export" / MANIFEST).exists():
             raise GanError(f"{source} has no export/ yet; run `gan export {source}` first")
-        check_fresh(source)
-        source = source / "export"
+        trained_run, source = source, source / "export"
+    else:
+        trained_run = None
     if not (source / MANIFEST).exists():
         raise GanError(f"{source} is neither a run dir ({CHECKPOINT_JSON}) nor an export dir ({MANIFEST})")
     manifest = read_manifest(source)
+    if trained_run is not None:
+        check_fresh(trained_run, manifest)
     z_shape = tuple(manifest["z_shape"])
     if backend == "eager":
         run_dir = manifest["source"].get("run_dir")
@@ -63,9 +66,8 @@ def generator_backend(
     return built["generator"], z_shape
 
 
-def check_fresh(run_dir: Path) -> None:
+def check_fresh(run_dir: Path, manifest: dict) -> None:
     """The run's export must come from its current checkpoint: a resumed run makes it stale."""
-    manifest = read_manifest(run_dir / "export")
     exported = manifest["source"].get("checkpoint_sha256")
     current = load_checkpoint(run_dir)
     if exported != current.tensor_sha256:
