@@ -125,6 +125,13 @@ def train(
     compile: Annotated[
         bool, typer.Option(help="Compile the whole step into one graph (faster; a few seconds to compile).")
     ] = True,
+    gemm: Annotated[
+        str,
+        typer.Option(
+            help="CPU engine for nn.Linear's products: auto (time aten/MKL and oneDNN on this model "
+            "here, keep the faster), aten, or onednn (needs --no-compile on torch 2.14)."
+        ),
+    ] = "auto",
     eval_every: Annotated[int, typer.Option(help="Record FCD every K epochs (0: off).")] = 0,
     data_dir: DataDir = None,
 ):
@@ -145,6 +152,7 @@ def train(
         seed=seed,
         limit=limit,
         compile=compile,
+        gemm=gemm,
         eval_every=eval_every,
     )
     run_dir = resume if resume is not None else out
@@ -374,8 +382,9 @@ def bench_run(
     backends: Annotated[
         str | None,
         typer.Option(
-            help="Comma list from: eager, torchscript, onnxruntime (cpu), onnxruntime-iobinding, "
-            "onnxruntime-numpy, onnxruntime-cudagraph (cuda), compile, compile-step, cudagraph (cuda). "
+            help="Comma list from: eager, eager-onednn (cpu), torchscript, onnxruntime (cpu), "
+            "onnxruntime-iobinding, onnxruntime-numpy, onnxruntime-cudagraph (cuda), compile, "
+            "compile-step, cudagraph (cuda). "
             "[default: all for the device]",
             show_default=False,
         ),

@@ -9,6 +9,7 @@ ratios are comparable even on a noisy shared machine; absolute seconds are not, 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -25,15 +26,19 @@ from gan.quiet import silence_known_noise
 from gan.trainer import train
 
 
-def time_gan_train(compile: bool, epochs: int, data_dir: Path | None) -> tuple[float, float]:
-    """(steady-state seconds per epoch, extra seconds of the first epoch, i.e. compilation)."""
+def time_gan_train(
+    compile: bool, gemm: str, epochs: int, data_dir: Path | None
+) -> tuple[float, float, str]:
+    """(steady-state seconds per epoch, extra seconds of the first epoch, i.e. compilation, and
+    the GEMM engine's choice as `gan train` printed it)."""
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as tmp:
-        config = TrainConfig(epochs=epochs + 1, compile=compile)
+        config = TrainConfig(epochs=epochs + 1, compile=compile, gemm=gemm)
         result = train(
             config, Path(tmp) / "run", torch.device("cpu"), data_dir=data_dir, console=Console(quiet=True)
         )
+        choice = json.loads((Path(tmp) / "run" / "config.json").read_text())["gemm_choice"]
     steady = sorted(result.seconds_per_epoch[1:])[len(result.seconds_per_epoch[1:]) // 2]
-    return steady, result.seconds_per_epoch[0] - steady
+    return steady, result.seconds_per_epoch[0] - steady, f"{choice['engine']} ({choice['reason']})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,11 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     with console.status("tutorial loop (torchvision dataset + DataLoader)"):
         tutorial = sorted(time_tutorial_epoch(dataset) for _ in range(args.epochs))[args.epochs // 2]
     rows.append(("tutorial: torchvision FashionMNIST + DataLoader", tutorial, None))
-    for compile in (False, True):
-        label = "gan train --compile" if compile else "gan train --no-compile"
+    choices = []
+    for compile, gemm in ((False, "aten"), (False, "onednn"), (False, "auto"), (True, "auto")):
+        label = f"gan train --{'' if compile else 'no-'}compile --gemm {gemm}"
         with console.status(label):
-            seconds, first_extra = time_gan_train(compile, args.epochs, args.data_dir)
+            seconds, first_extra, choice = time_gan_train(compile, gemm, args.epochs, args.data_dir)
         rows.append((label, seconds, first_extra))
+        if gemm == "auto":
+            choices.append(f"{label}: GEMM engine {choice}")
     peak = matmul_peak_gflops(torch.device("cpu"), quick=True)
     engines = ", ".join(
         f"{name} {max(v for k, v in rates.items() if k != 'error'):.0f}"
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
             label, f"{seconds:.2f}", f"{tutorial / seconds:.1f}x", "" if extra is None else f"{extra:.1f}"
         )
     console.print(table)
+    for line in choices:
+        console.print(line)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,15 @@ def bench_table(report: dict, wide: bool = False) -> Group:
         status = Text("ok") + Text("~" if r.noisy else "", style="yellow")
         table.add_row(r.workload, r.backend, str(r.batch_size), status, *(value(r) for _, value in columns))
     legend = "ok~: noisy, IQR over 10% of the median. % peak: of the best fp32 GEMM engine in this run."
-    return Group(table, *(Text(note, style="dim") for note in [legend, *notes]))
+    return Group(table, *(Text(note, style="dim") for note in [legend, *gemm_notes(env), *notes]))
+
+
+def gemm_notes(env: dict) -> list[str]:
+    """What `gan train --gemm auto` picks for nn.Linear at each batch here, and why."""
+    return [
+        f"GEMM engine at batch {batch}: {choice['engine']} ({choice['reason']})"
+        for batch, choice in (env.get("gemm_engine") or {}).items()
+    ]
 
 
 def markdown_table(report: dict) -> str:

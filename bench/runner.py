@@ -33,6 +33,7 @@ from gan.export.exporter import export_models
 from gan.export.inputs import example_inputs
 from gan.export.manifest import read_manifest
 from gan.export.registry import BACKENDS, ModelSource, NotApplicable, Unavailable, build_backends
+from gan.gemm_engine import choose_engine, onednn_problem, use_engine
 from gan.progress import make_progress
 
 WORKLOAD_GROUPS = {
@@ -42,7 +43,7 @@ WORKLOAD_GROUPS = {
 _FORWARD_MODEL = {"forward G": "generator", "forward D": "discriminator", "forward D(G(z))": "chain"}
 _TRAIN_KEY = dict(zip(WORKLOAD_GROUPS["train"], TRAIN_WORKLOADS))
 _FLOP_KEY = {**_FORWARD_MODEL, **_TRAIN_KEY}
-CPU_BACKENDS = ("eager", "torchscript", "onnxruntime", "compile", "compile-step")
+CPU_BACKENDS = ("eager", "eager-onednn", "torchscript", "onnxruntime", "compile", "compile-step")
 CUDA_BACKENDS = (
     "eager",
     "torchscript",
@@ -53,8 +54,9 @@ CUDA_BACKENDS = (
     "compile-step",
     "cudagraph",
 )
-# compile-step is a training path only; every other name is a forward backend of the registry.
-ALL_BACKENDS = tuple(dict.fromkeys([*BACKENDS, "compile-step"]))
+# compile-step is a training path only; eager-onednn is eager with nn.Linear on oneDNN
+# (gan.gemm_engine); every other name is a forward backend of the registry.
+ALL_BACKENDS = tuple(dict.fromkeys([*BACKENDS, "eager-onednn", "compile-step"]))
 MAX_BATCH = 65536
 NO_ARCHITECTURE = "needs the model's Architecture: pass --arch SPEC"
 
@@ -151,8 +153,9 @@ def run_bench(
             for batch in config.batch_sizes:
                 setup = subject.train_setup(batch, torch.device("cpu"))
                 flops[batch] = workload_flops(setup) if setup is not None else {}
-            with console.status("measuring the matmul peak"):
+            with console.status("measuring the matmul peak and the GEMM engines"):
                 peak = matmul_peak_gflops(config.device, quick=config.quick)
+                gemm = _gemm_choices(subject, config)
             results = []
             with make_progress(console, transient=True) as progress:
                 jobs = list(_jobs(config, subject, threads))
@@ -166,7 +169,7 @@ def run_bench(
         torch.set_num_threads(previous_threads)
     _add_speedups(results)
     return BenchReport(
-        environment=environment(config.device, threads, peak),
+        environment={**environment(config.device, threads, peak), "gemm_engine": gemm},
         config={
             "batch_sizes": list(config.batch_sizes),
             "device": str(config.device),
@@ -181,6 +184,18 @@ def run_bench(
         },
         results=results,
     )
+
+
+def _gemm_choices(subject: _Subject, config: BenchConfig) -> dict[str, dict]:
+    """Per batch: the engine `gan train --gemm auto --no-compile` would take for these models here."""
+    if subject.eager is None or "discriminator" not in subject.eager:
+        return {}
+    generator, discriminator = subject.eager["generator"], subject.eager["discriminator"]
+    z_shape = tuple(subject.manifest["z_shape"])
+    return {
+        str(batch): choose_engine("auto", config.device, generator, discriminator, z_shape, batch).to_dict()
+        for batch in config.batch_sizes
+    }
 
 
 def _subject(config: BenchConfig, export_dir: Path | None, tmp: Path, console: Console) -> _Subject:
@@ -258,8 +273,14 @@ def _jobs(config: BenchConfig, subject: _Subject, threads: int):
 def _forward_backends(name: str, subject: _Subject, device: torch.device, threads: int) -> dict:
     if name == "compile-step":
         raise NotApplicable("the whole-step graph is a training path; see the compile row for forward")
-    if name in ("eager", "compile", "cudagraph") and subject.eager is None:
+    if name in ("eager", "eager-onednn", "compile", "cudagraph") and subject.eager is None:
         raise Unavailable(NO_ARCHITECTURE)
+    if name == "eager-onednn":
+        if (problem := onednn_problem(device, compiled=False)) is not None:
+            raise Unavailable(problem)
+        eager = {k: use_engine(copy.deepcopy(v), "onednn") for k, v in subject.eager.items()}
+        source = ModelSource(subject.export_dir, subject.manifest, eager)
+        return build_backends("eager", source, device, threads=threads)
     if name == "onnxruntime" and device.type == "cuda":
         raise Unavailable("on CUDA the ONNX Runtime rows are onnxruntime-iobinding/-numpy/-cudagraph")
     eager = {k: copy.deepcopy(v) for k, v in subject.eager.items()} if subject.eager else None

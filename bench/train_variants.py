@@ -2,6 +2,7 @@
 
 Every variant runs gan.step's algorithm; they differ only in what executes the modules:
 - eager: the modules as they are;
+- eager-onednn: the same, with every nn.Linear on torch's oneDNN (gan.gemm_engine);
 - torchscript: G and D traced in train mode, trained with autograd and the same Adam;
 - compile: G and D through torch.compile;
 - compile-step: the whole iteration as one compiled graph, exactly what `gan train` runs;
@@ -21,6 +22,7 @@ from torch import nn
 
 from gan.architecture import has_batch_statistics
 from gan.export.registry import NotApplicable, Unavailable
+from gan.gemm_engine import onednn_problem, use_engine
 from gan.step import GanStep, make_optimizer
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
@@ -59,6 +61,10 @@ def _traced(generator, discriminator, z):
         return generator, torch.jit.trace(discriminator, example, check_trace=False)
 
 
+def _onednn(generator, discriminator, z):
+    return use_engine(generator, "onednn"), use_engine(discriminator, "onednn")
+
+
 def _compiled(generator, discriminator, z):
     return torch.compile(generator), torch.compile(discriminator)
 
@@ -66,6 +72,7 @@ def _compiled(generator, discriminator, z):
 # How each variant wraps G and D before the step runs them (None: as they are).
 MODULE_WRAPPERS = {
     "eager": None,
+    "eager-onednn": _onednn,
     "torchscript": _traced,
     "compile": _compiled,
     "compile-step": None,
@@ -80,6 +87,8 @@ def make_train_variant(name: str, setup: TrainSetup, seed: int = 0) -> TrainVari
         raise Unavailable(f"{name} has no training path")
     if name == "cudagraph" and setup.device.type != "cuda":
         raise Unavailable("CUDA graphs need a CUDA device")
+    if name == "eager-onednn" and (problem := onednn_problem(setup.device, compiled=False)) is not None:
+        raise Unavailable(problem)
     if setup.discriminator is None:
         raise NotApplicable("no discriminator: a generator-only model has no training step")
     device = setup.device

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from gan.errors import GanError
+from gan.gemm_engine import ENGINE_CHOICES
 
 
 def check_seed(seed: int) -> None:
@@ -29,6 +30,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     compile: bool = True
+    gemm: str = "auto"  # the CPU engine of nn.Linear's products; see gan.gemm_engine
     eval_every: int = 0
 
     def __post_init__(self):
@@ -45,6 +47,8 @@ class TrainConfig:
             if type(getattr(self, name)) is not int:
                 raise GanError(f"{name} must be a whole number, got {getattr(self, name)!r}")
         check_seed(self.seed)
+        if self.gemm not in ENGINE_CHOICES:
+            raise GanError(f"--gemm must be one of {', '.join(ENGINE_CHOICES)}, got {self.gemm!r}")
         if self.eval_every < 0:
             raise GanError(f"--eval-every must be 0 (off) or positive, got {self.eval_every}")
 

@@ -62,6 +62,14 @@ class World:
         dist.all_reduce(tensor)
         return tensor / self.size
 
+    def broadcast(self, value):
+        """Rank 0's `value` (any picklable object) on every rank."""
+        if not self.distributed:
+            return value
+        holder = [value]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

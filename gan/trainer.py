@@ -27,6 +27,7 @@ from gan.config import TrainConfig
 from gan.data import default_data_dir, load_dataset
 from gan.distributed import World, join, leave
 from gan.errors import GanError
+from gan.gemm_engine import EngineChoice, choose_engine, use_engine
 from gan.locking import exclusive
 from gan.ownership import RUN_FORMAT, clear_run_dir, refuse_unsafe_target, require_run_dir
 from gan.pictures import plot_fcd, plot_losses, read_losses, save_gif, save_grid
@@ -96,6 +97,7 @@ class Session:
     global_step: int = 0
     loss_rows: list[dict] = field(default_factory=list)
     fcd_tracker: object = None
+    gemm: EngineChoice | None = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -151,6 +153,8 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
     generator, discriminator = architecture.build(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
+    gemm = _choose_gemm(config, architecture, generator, discriminator, device, world, console)
+    config = TrainConfig.from_dict({**config.to_dict(), "gemm": gemm.engine})
     betas = (config.beta1, config.beta2)
     opt_g, opt_d = (
         make_optimizer(generator, config.lr, betas),
@@ -174,6 +178,7 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
         config, architecture, run_dir, device, world, images.to(device), generator, discriminator,
         opt_g, opt_d, step, rng, fixed_noise,
     )  # fmt: skip
+    session.gemm = gemm
     if checkpoint is not None:
         _restore(session, checkpoint)
     session.fixed_noise = session.fixed_noise.to(device)
@@ -186,8 +191,23 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
     return session
 
 
+def _choose_gemm(config, architecture, generator, discriminator, device, world, console) -> EngineChoice:
+    """Rank 0 times the engines and every rank takes its answer, so all run the same kernels."""
+    choice = None
+    if world.is_main:
+        local_batch = -(-config.batch_size // world.size)
+        choice = choose_engine(
+            config.gemm, device, generator, discriminator, architecture.z_shape, local_batch, config.compile
+        )
+        console.print(f"[dim]GEMM engine: {choice.engine} ({choice.reason})")
+    choice = world.broadcast(choice)
+    use_engine(generator, choice.engine)
+    use_engine(discriminator, choice.engine)
+    return choice
+
+
 def _resumed_config(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
-    """The checkpoint's config with the new --epochs/--compile/--eval-every; a different value for
+    """The checkpoint's config with the new --epochs/--compile/--gemm/--eval-every; a different value for
     anything that defines the run is refused rather than silently ignored."""
     defaults = TrainConfig()
     changed = [
@@ -200,9 +220,8 @@ def _resumed_config(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
         raise GanError(
             f"--resume continues the run as it was configured; {options} cannot change (drop them)"
         )
-    return TrainConfig.from_dict(
-        {**saved.to_dict(), "epochs": given.epochs, "compile": given.compile, "eval_every": given.eval_every}
-    )
+    per_session = ("epochs", "compile", "gemm", "eval_every")
+    return TrainConfig.from_dict({**saved.to_dict(), **{name: getattr(given, name) for name in per_session}})
 
 
 def _load_data(name: str, data_dir, world: World, console: Console):
@@ -255,6 +274,7 @@ def _write_run_start(session: Session) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {"format": RUN_FORMAT, **config.to_dict(), "device": str(session.device)}
     meta |= {"processes": session.world.size, "train_images": len(session.images), "torch": torch.__version__}
+    meta["gemm_choice"] = session.gemm.to_dict()
     write_text(run_dir / "config.json", json.dumps(meta, indent=2))
     if not (run_dir / "real_samples.png").exists():
         # A seeded sample of its own, so the picture never consumes the training RNG.

@@ -1,0 +1,212 @@
+"""Which engine runs nn.Linear's matrix products on CPU, chosen by timing both on the model's own
+shapes on the machine at hand.
+
+torch's CPU linear goes through MKL on x86 wheels ("aten"). On some CPUs MKL takes a slow path: on
+a Zen 5 EPYC it ran fp32 GEMM at ~200 GFLOP/s where torch's own oneDNN reached ~480. On others MKL
+is the faster of the two (a Zen 3 EPYC: aten 100-137, oneDNN 88-127 GFLOP/s). So no CPU name is
+consulted: `choose_engine` times a forward and backward of the user's own models on each engine,
+at the batch they will train at, and keeps aten unless oneDNN is clearly faster.
+
+The oneDNN path is an op of its own with an autograd.Function for its gradients, so eager
+training runs it. Swapping it in keeps the same Parameter objects: optimizers, checkpoints and
+state_dict keys do not change. The compiled whole step (torch.func inside torch.compile) cannot
+use it while dynamo drops a custom backward under torch.func (pytorch/pytorch#193279: wrong
+gradients, silently); `compiled_backward_is_kept` checks for that fix instead of trusting a version.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gan.errors import GanError
+
+ENGINES = ("aten", "onednn")
+ENGINE_CHOICES = ("auto", *ENGINES)
+# oneDNN must take under this fraction of aten's time: a near tie keeps the default, so two runs
+# of one seed on one machine do not pick differently from timing noise.
+ONEDNN_MUST_TAKE = 0.9
+
+
+# The bare oneDNN product as an op of its own: opaque to inductor (whose lowering of
+# mkldnn._linear_pointwise accepts only frozen weights), with no autograd rule of its own; its
+# gradients come from _OneDnnLinearFunction.
+_LIBRARY = torch.library.Library("gan_toolkit", "DEF")
+_LIBRARY.define("onednn_linear(Tensor x, Tensor weight, Tensor? bias) -> Tensor")
+
+
+@torch.library.impl(_LIBRARY, "onednn_linear", "CPU")
+def _onednn_linear_cpu(x, weight, bias):
+    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight.contiguous(), bias, "none", [], "")
+
+
+@torch.library.register_fake("gan_toolkit::onednn_linear", lib=_LIBRARY)
+def _(x, weight, bias):
+    return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """x @ weight.T + bias through torch's oneDNN (the kernel inductor uses for frozen linears)."""
+    return torch.ops.gan_toolkit.onednn_linear(x, weight, bias)
+
+
+class _OneDnnLinearFunction(torch.autograd.Function):
+    """The three products of a linear layer, each through oneDNN. setup_context is what makes it
+    usable under torch.func as well as autograd."""
+
+    @staticmethod
+    def forward(x, weight, bias):
+        return torch.ops.gan_toolkit.onednn_linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, bias = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        rows = grad.reshape(-1, grad.shape[-1])
+        linear = _OneDnnLinearFunction.apply  # itself again, so torch.func can nest it
+        grad_x = linear(grad, weight.t(), None)  # (.., out) @ (out, in)
+        grad_weight = linear(rows.t(), x.reshape(-1, x.shape[-1]).t(), None)  # (out, N) @ (N, in)
+        grad_bias = rows.sum(0) if ctx.has_bias else None
+        return grad_x, grad_weight, grad_bias
+
+
+class OneDnnLinear(nn.Linear):
+    """An nn.Linear whose products run through oneDNN; made only by `use_engine`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _OneDnnLinearFunction.apply(x, self.weight, self.bias)
+
+
+def use_engine(module: nn.Module, engine: str) -> nn.Module:
+    """In place: every nn.Linear of `module` runs through `engine`, with the same Parameters."""
+    if engine not in ENGINES:
+        raise GanError(f"unknown GEMM engine {engine!r}; choose one of {', '.join(ENGINE_CHOICES)}")
+    target = OneDnnLinear if engine == "onednn" else nn.Linear
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if type(child) in (nn.Linear, OneDnnLinear) and type(child) is not target:
+                swapped = target.__new__(target)
+                swapped.__dict__ = child.__dict__.copy()  # the same Parameters, hooks and flags
+                parent._modules[name] = swapped
+    return module
+
+
+def _linear_layers(*modules: nn.Module | None) -> int:
+    return sum(isinstance(layer, nn.Linear) for m in modules if m is not None for layer in m.modules())
+
+
+def time_engines(
+    generator: nn.Module, discriminator: nn.Module | None, z_shape, batch: int, rounds: int = 5
+) -> dict[str, float]:
+    """Seconds of one eager forward and backward through G and D on each engine (copies of the
+    models; the best round), which counts the copies and transposes the products bring along.
+    The engines alternate round by round, so a noisy neighbour slows both alike."""
+    z = torch.randn(batch, *z_shape, generator=torch.Generator().manual_seed(0))
+    models = {
+        engine: [use_engine(copy.deepcopy(m), engine) for m in (generator, discriminator) if m is not None]
+        for engine in ENGINES
+    }
+
+    def run(engine: str) -> None:
+        output = z
+        for model in models[engine]:
+            output = model(output)
+        output.float().sum().backward()
+
+    best = {engine: float("inf") for engine in ENGINES}
+    for engine in ENGINES:
+        run(engine)  # warm-up: oneDNN builds its kernels on first use
+    for _ in range(rounds):
+        for engine in ENGINES:
+            calls, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < 0.02 or calls < 2:
+                run(engine)
+                calls += 1
+            best[engine] = min(best[engine], elapsed / calls)
+    return best
+
+
+def compiled_backward_is_kept() -> bool:
+    """Whether torch.compile over torch.func keeps this op's own backward: a 3x2 layer's weight
+    gradient through both, compared. Costs one small compile (a few seconds), so it runs only
+    when oneDNN would be chosen for a compiled step."""
+    generator = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(4, 3, generator=generator), torch.randn(2, 3, generator=generator)
+
+    def loss(w):
+        return _OneDnnLinearFunction.apply(x, w, None).square().sum()
+
+    expected = torch.func.grad(loss)(weight)
+    try:
+        with warnings.catch_warnings():  # the broken torch also warns that it lost the backward
+            warnings.simplefilter("ignore", UserWarning)
+            compiled = torch.compile(torch.func.grad(loss), fullgraph=True)(weight)
+    except Exception:  # a torch that cannot trace it at all is as unusable as a wrong one
+        return False
+    return torch.allclose(compiled, expected, rtol=1e-4, atol=1e-5)
+
+
+@dataclass
+class EngineChoice:
+    engine: str
+    reason: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"engine": self.engine, "reason": self.reason, "seconds": self.seconds}
+
+
+def onednn_problem(device: torch.device, compiled: bool) -> str | None:
+    """Why the oneDNN engine cannot train here, or None."""
+    if device.type != "cpu":
+        return f"oneDNN linear is a CPU engine; {device.type} uses its own BLAS"
+    if not torch.backends.mkldnn.is_available():
+        return "this torch build has no oneDNN"
+    if compiled and not compiled_backward_is_kept():
+        return (
+            f"torch {torch.__version__} compiles the whole step with wrong oneDNN gradients "
+            "(pytorch/pytorch#193279); use --no-compile to train on oneDNN"
+        )
+    return None
+
+
+def choose_engine(
+    requested: str,
+    device: torch.device,
+    generator: nn.Module,
+    discriminator: nn.Module | None,
+    z_shape,
+    batch: int,
+    compiled: bool = False,
+) -> EngineChoice:
+    """The engine for these models at this batch: the one asked for, or on "auto" the faster
+    one that can train here (`compiled`: in the whole-step graph of gan.step)."""
+    if requested not in ENGINE_CHOICES:
+        raise GanError(f"unknown GEMM engine {requested!r}; choose one of {', '.join(ENGINE_CHOICES)}")
+    if requested == "onednn" and (problem := onednn_problem(device, compiled)) is not None:
+        raise GanError(f"--gemm onednn cannot be used: {problem}")
+    if requested != "auto":
+        return EngineChoice(requested, "asked for")
+    if (problem := onednn_problem(device, compiled=False)) is not None:
+        return EngineChoice("aten", problem)
+    layers = _linear_layers(generator, discriminator)
+    if not layers:
+        return EngineChoice("aten", "the model has no nn.Linear layers")
+    seconds = time_engines(generator, discriminator, z_shape, batch)
+    ratio = seconds["onednn"] / seconds["aten"]
+    measured = f"a forward+backward with its {layers} linear layers on oneDNN takes {ratio:.2f}x aten's time"
+    if ratio >= ONEDNN_MUST_TAKE:
+        return EngineChoice("aten", measured, seconds)
+    if compiled and (problem := onednn_problem(device, compiled=True)) is not None:
+        return EngineChoice("aten", f"{measured}, but {problem}", seconds)
+    return EngineChoice("onednn", measured, seconds)

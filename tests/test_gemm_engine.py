@@ -1,0 +1,153 @@
+"""The CPU GEMM engine: oneDNN linears compute what nn.Linear computes, forward and backward; the
+choice follows the measurement, never a CPU name; and it reaches `gan train` and `gan bench`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from gan import gemm_engine
+from gan.errors import GanError
+from gan.gemm_engine import OneDnnLinear, choose_engine, use_engine
+from gan.step import GanStep, make_optimizer
+from tests.conftest import fresh_models
+
+CPU = torch.device("cpu")
+
+
+def _grads(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    module.zero_grad()
+    module(x).backward(upstream)
+    return [x.grad, module.weight.grad, module.bias.grad]
+
+
+def test_onednn_linear_matches_nn_linear_forward_and_backward_on_3d_input():
+    layer = nn.Linear(7, 5)
+    x = torch.randn(3, 4, 7)
+    upstream = torch.randn(3, 4, 5)
+    expected_out, expected = layer(x), _grads(layer, x, upstream)
+    use_engine(layer_holder := nn.Sequential(layer), "onednn")
+    onednn = layer_holder[0]
+    assert type(onednn) is OneDnnLinear
+    torch.testing.assert_close(onednn(x), expected_out, rtol=1e-5, atol=1e-5)
+    for got, want in zip(_grads(onednn, x, upstream), expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_use_engine_keeps_parameters_keys_and_leaves_user_subclasses_alone():
+    class MyLinear(nn.Linear):  # a user's own forward must not be replaced
+        pass
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), MyLinear(3, 2))
+    params, keys = list(model.parameters()), list(model.state_dict())
+    use_engine(model, "onednn")
+    assert [type(m) for m in model] == [OneDnnLinear, nn.ReLU, MyLinear]
+    assert all(a is b for a, b in zip(model.parameters(), params))
+    assert list(model.state_dict()) == keys
+    use_engine(model, "aten")
+    assert type(model[0]) is nn.Linear and model[0].weight is params[0]
+    with pytest.raises(GanError, match="unknown GEMM engine 'mkl'"):
+        use_engine(model, "mkl")
+
+
+def test_eager_training_on_onednn_follows_aten():
+    """Five eager steps of the seed GAN on each engine land on the same weights (fp32 rounding)."""
+    weights = {}
+    for engine in ("aten", "onednn"):
+        architecture, generator, discriminator = fresh_models("mlp")
+        use_engine(generator, engine), use_engine(discriminator, engine)
+        betas = (0.5, 0.999)
+        step = GanStep(
+            generator,
+            discriminator,
+            make_optimizer(generator, 2e-4, betas),
+            make_optimizer(discriminator, 2e-4, betas),
+            output_kind=architecture.discriminator_output,
+        )
+        rng = torch.Generator().manual_seed(0)
+        for _ in range(5):
+            real = torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8, generator=rng)
+            step(real, torch.randn(32, *architecture.z_shape, generator=rng))
+        weights[engine] = torch.cat([p.detach().flatten() for p in generator.parameters()])
+    assert (weights["aten"] - weights["onednn"]).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        ({"aten": 1.0, "onednn": 0.5}, "onednn"),
+        ({"aten": 1.0, "onednn": 0.95}, "aten"),
+        ({"aten": 1.0, "onednn": 2.0}, "aten"),
+    ],
+)
+def test_auto_takes_onednn_only_when_measured_clearly_faster(monkeypatch, seconds, expected):
+    monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: seconds)
+    architecture, generator, discriminator = fresh_models("mlp")
+    choice = choose_engine("auto", CPU, generator, discriminator, architecture.z_shape, 64)
+    assert choice.engine == expected
+    assert f"{seconds['onednn'] / seconds['aten']:.2f}x" in choice.reason
+    assert choice.seconds == seconds
+
+
+def test_auto_keeps_aten_for_a_compiled_step_that_would_lose_the_onednn_backward(monkeypatch):
+    monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: {"aten": 1.0, "onednn": 0.5})
+    monkeypatch.setattr(gemm_engine, "compiled_backward_is_kept", lambda: False)
+    architecture, generator, discriminator = fresh_models("mlp")
+    choice = choose_engine("auto", CPU, generator, discriminator, architecture.z_shape, 64, compiled=True)
+    assert choice.engine == "aten"
+    assert "0.50x" in choice.reason and "pytorch/pytorch#193279" in choice.reason
+    with pytest.raises(GanError, match="--gemm onednn cannot be used: .*--no-compile"):
+        choose_engine("onednn", CPU, generator, discriminator, architecture.z_shape, 64, compiled=True)
+
+
+@pytest.mark.filterwarnings("ignore:.*an autograd kernel was not registered")
+def test_compiled_backward_check_matches_what_compile_actually_computes():
+    """The check is the probe `auto` trusts: it must say True exactly when a compiled torch.func
+    gradient through a oneDNN layer equals the eager one."""
+    layer = use_engine(nn.Sequential(nn.Linear(3, 2, bias=False)), "onednn")
+    x = torch.randn(4, 3)
+    params = {k: v.detach() for k, v in layer.named_parameters()}
+
+    def loss(p):
+        return torch.func.functional_call(layer, p, (x,)).square().sum()
+
+    eager = torch.func.grad(loss)(params)["0.weight"]
+    compiled = torch.compile(torch.func.grad(loss))(params)["0.weight"]
+    assert gemm_engine.compiled_backward_is_kept() == torch.allclose(compiled, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_models_without_linear_layers_keep_aten_without_timing(monkeypatch):
+    monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: pytest.fail("nothing to time"))
+    generator = nn.Sequential(nn.ConvTranspose2d(4, 1, 4), nn.Tanh())
+    discriminator = nn.Sequential(nn.Conv2d(1, 1, 4), nn.Flatten())
+    choice = choose_engine("auto", CPU, generator, discriminator, (4, 1, 1), 8)
+    assert choice.engine == "aten" and "no nn.Linear" in choice.reason
+
+
+def test_train_on_onednn_records_the_engine_in_the_run_dir(tmp_path, data_dir):
+    from typer.testing import CliRunner
+
+    from gan.cli import app
+
+    run_dir = tmp_path / "run"
+    args = ["train", "--limit", "256", "--epochs", "1", "--no-compile", "--gemm", "onednn"]
+    result = CliRunner().invoke(app, [*args, "--out", str(run_dir), "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "GEMM engine: onednn (asked for)" in result.output
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["gemm"] == "onednn" and config["gemm_choice"]["engine"] == "onednn"
+
+
+def test_bench_has_onednn_rows_and_records_the_choice():
+    from gan.bench.runner import BenchConfig, run_bench
+
+    report = run_bench(BenchConfig(CPU, backends=["eager", "eager-onednn"], quick=True))
+    rows = {(r.workload, r.backend): r for r in report.results}
+    for workload in ("forward G", "forward D", "train iteration"):
+        assert rows[(workload, "eager-onednn")].status == "ok", rows[(workload, "eager-onednn")].reason
+    choice = report.environment["gemm_engine"]["64"]
+    assert choice["engine"] in ("aten", "onednn") and set(choice["seconds"]) == {"aten", "onednn"}
