@@ -26,9 +26,7 @@ from gan.quiet import silence_known_noise
 from gan.trainer import train
 
 
-def time_gan_train(
-    compile: bool, gemm: str, epochs: int, data_dir: Path | None
-) -> tuple[float, float, str]:
+def time_gan_train(compile: bool, gemm: str, epochs: int, data_dir: Path | None) -> tuple[float, float, str]:
     """(steady-state seconds per epoch, extra seconds of the first epoch, i.e. compilation, and
     the GEMM engine's choice as `gan train` printed it)."""
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as tmp:
