@@ -78,7 +78,9 @@ def test_flop_counts_match_the_mlp_by_hand():
 @pytest.fixture(scope="module")
 def report():
     config = BenchConfig(
-        device=CPU, backends=["eager", "torchscript", "onnxruntime", "cudagraph"], stop_rule=FAST
+        device=CPU,
+        backends=["eager", "eager-onednn", "torchscript", "onnxruntime", "cudagraph"],
+        stop_rule=FAST,
     )
     return run_bench(config).to_dict()
 
@@ -96,7 +98,11 @@ def test_report_rows_and_fields(report):
     for r in results:
         assert REQUIRED <= r.keys()
     ok = [r for r in results if r["status"] == "ok"]
-    assert {r["backend"] for r in ok} == {"eager", "torchscript", "onnxruntime"}
+    assert {r["backend"] for r in ok} == {"eager", "eager-onednn", "torchscript", "onnxruntime"}
+    onednn = [r for r in ok if r["backend"] == "eager-onednn"]
+    assert len(onednn) == 6, "eager-onednn runs every forward and train workload"
+    choice = report["environment"]["gemm_engine"]["64"]  # what gan train --gemm auto takes here
+    assert choice["engine"] in ("aten", "onednn") and set(choice["seconds"]) == {"aten", "onednn"}
     for r in ok:
         # The summary is the raw samples' own statistics, and the samples obey the stop rule.
         assert len(r["samples_ms"]) >= FAST.min_iters

@@ -140,14 +140,3 @@ def test_train_on_onednn_records_the_engine_in_the_run_dir(tmp_path, data_dir):
     assert "GEMM engine: onednn (asked for)" in result.output
     config = json.loads((run_dir / "config.json").read_text())
     assert config["gemm"] == "onednn" and config["gemm_choice"]["engine"] == "onednn"
-
-
-def test_bench_has_onednn_rows_and_records_the_choice():
-    from gan.bench.runner import BenchConfig, run_bench
-
-    report = run_bench(BenchConfig(CPU, backends=["eager", "eager-onednn"], quick=True))
-    rows = {(r.workload, r.backend): r for r in report.results}
-    for workload in ("forward G", "forward D", "train iteration"):
-        assert rows[(workload, "eager-onednn")].status == "ok", rows[(workload, "eager-onednn")].reason
-    choice = report.environment["gemm_engine"]["64"]
-    assert choice["engine"] in ("aten", "onednn") and set(choice["seconds"]) == {"aten", "onednn"}
