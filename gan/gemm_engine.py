@@ -50,17 +50,13 @@ def _(x, weight, bias):
     return x.new_empty(*x.shape[:-1], weight.shape[0])
 
 
-def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """x @ weight.T + bias through torch's oneDNN (the kernel inductor uses for frozen linears)."""
-    return torch.ops.gan_toolkit.onednn_linear(x, weight, bias)
-
-
 class _OneDnnLinearFunction(torch.autograd.Function):
     """The three products of a linear layer, each through oneDNN. setup_context is what makes it
     usable under torch.func as well as autograd."""
 
     @staticmethod
     def forward(x, weight, bias):
+        # x @ weight.T + bias, through the kernel inductor uses for frozen linears.
         return torch.ops.gan_toolkit.onednn_linear(x, weight, bias)
 
     @staticmethod
@@ -202,7 +198,11 @@ def choose_engine(
     layers = _linear_layers(generator, discriminator)
     if not layers:
         return EngineChoice("aten", "the model has no nn.Linear layers")
-    seconds = time_engines(generator, discriminator, z_shape, batch)
+    try:
+        seconds = time_engines(generator, discriminator, z_shape, batch)
+    except RuntimeError as error:  # e.g. a layer fed a dtype or rank oneDNN does not take
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        return EngineChoice("aten", f"oneDNN could not run this model ({first})")
     ratio = seconds["onednn"] / seconds["aten"]
     measured = f"oneDNN took {ratio:.2f}x aten's time for a forward+backward of {layers} nn.Linear layers"
     if ratio >= ONEDNN_MUST_TAKE:

@@ -140,3 +140,16 @@ def test_train_on_onednn_records_the_engine_in_the_run_dir(tmp_path, data_dir):
     assert "GEMM engine: onednn (asked for)" in result.output
     config = json.loads((run_dir / "config.json").read_text())
     assert config["gemm"] == "onednn" and config["gemm_choice"]["engine"] == "onednn"
+
+
+def test_a_model_onednn_cannot_run_keeps_aten_and_says_why():
+    """A float64 model: oneDNN's linear takes no doubles, so auto must fall back, not crash."""
+    generator = nn.Sequential(nn.Linear(4, 6)).double()
+    discriminator = nn.Sequential(nn.Linear(6, 1)).double()
+
+    class Double(nn.Module):  # z arrives as float32; the user's model casts it
+        def forward(self, z):
+            return generator(z.double())
+
+    choice = choose_engine("auto", CPU, Double(), discriminator, (4,), 8)
+    assert choice.engine == "aten" and choice.reason.startswith("oneDNN could not run this model")
