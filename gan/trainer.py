@@ -196,9 +196,16 @@ def _choose_gemm(config, architecture, generator, discriminator, device, world, 
     choice = None
     if world.is_main:
         local_batch = -(-config.batch_size // world.size)
-        choice = choose_engine(
-            config.gemm, device, generator, discriminator, architecture.z_shape, local_batch, config.compile
-        )
+        with console.status("timing the CPU GEMM engines on this model"):
+            choice = choose_engine(
+                config.gemm,
+                device,
+                generator,
+                discriminator,
+                architecture.z_shape,
+                local_batch,
+                config.compile,
+            )
         console.print(f"[dim]GEMM engine: {choice.engine} ({choice.reason})")
     choice = world.broadcast(choice)
     use_engine(generator, choice.engine)
