@@ -99,15 +99,15 @@ def test_user_model_benches_and_generator_only_rows_say_why(imported, tmp_path):
     spec, run_dir, _ = imported
     report = tmp_path / "bench.json"
     result = gan(
-        "bench", run_dir / "export", "--arch", spec, "--quick", "--backends", "eager,onnxruntime",
-        "--batch-size", "4", "--json", report,
+        "bench", run_dir / "export", "--arch", spec, "--quick",
+        "--backends", "eager,eager-onednn,onnxruntime", "--batch-size", "4", "--json", report,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = json.loads(report.read_text())["results"]
     ok = {(r["workload"], r["backend"]) for r in rows if r["status"] == "ok"}
-    assert ("forward G", "onnxruntime") in ok and ("forward G", "eager") in ok
+    assert {("forward G", "onnxruntime"), ("forward G", "eager"), ("forward G", "eager-onednn")} <= ok
     if load_architecture(spec)[0].has_discriminator:
-        assert ("train iteration", "eager") in ok
+        assert {("train iteration", "eager"), ("train iteration", "eager-onednn")} <= ok
     else:
         d_rows = [r for r in rows if r["workload"] != "forward G"]
         assert d_rows and all(r["status"] == "n/a" and "no discriminator" in r["reason"] for r in d_rows)
@@ -138,6 +138,19 @@ def test_a_28x28_user_architecture_trains_with_logits(tmp_path, data_dir):
     losses = (out / "losses.csv").read_text().splitlines()
     assert len(losses) == 1 + 4 and all("nan" not in line for line in losses)
     assert json.loads((out / "config.json").read_text())["arch"] == spec
+
+
+def test_a_user_architecture_with_logits_trains_on_onednn(tmp_path, data_dir):
+    out = tmp_path / "run"
+    result = gan(
+        "train", "--arch", f"{EXAMPLE}:SMALL28", "--epochs", "1", "--limit", "256", "--no-compile",
+        "--gemm", "onednn", "--out", out, data_dir=data_dir,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "GEMM engine: onednn" in result.output
+    losses = (out / "losses.csv").read_text().splitlines()
+    assert len(losses) == 1 + 4 and all("nan" not in line for line in losses)
+    assert json.loads((out / "config.json").read_text())["gemm"] == "onednn"
 
 
 def test_an_installed_package_registers_an_architecture(tmp_path, monkeypatch):
