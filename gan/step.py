@@ -91,7 +91,9 @@ class GanStep:
         # cpp_wrapper calls the generated CPU kernels from C++ rather than Python: at this size the
         # per-call wrapper is a measurable share of the step.
         on_cpu = next(generator.parameters()).device.type == "cpu"
-        self._on_cuda = not on_cpu
+        # Adam's scalars come from the host on CPU (see adam_rates); on CUDA the step counters
+        # live on the device, and reading them would synchronise every step.
+        self._rates_from_host = on_cpu
         self._compiled = (
             torch.compile(self._functional_iteration, options={"cpp_wrapper": on_cpu})
             if compile and not self.compile_skipped
@@ -110,8 +112,9 @@ class GanStep:
             self._compiled_batch = real_images.shape[0]
         if real_images.shape[0] != self._compiled_batch:
             return self.eager(real_images, z)
-        rates = None if self._on_cuda else torch.tensor([adam_rates(self.opt_d), adam_rates(self.opt_g)])
-        return self._compiled(real_images, z, rates)
+        if not self._rates_from_host:
+            return self._compiled(real_images, z, None)
+        return self._compiled(real_images, z, torch.tensor([adam_rates(self.opt_d), adam_rates(self.opt_g)]))
 
     def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.concat_d_pass:
