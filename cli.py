@@ -129,7 +129,8 @@ def train(
         str,
         typer.Option(
             help="CPU engine for nn.Linear's products: auto (time aten/MKL and oneDNN on this model "
-            "here, keep the faster), aten, or onednn (needs --no-compile on torch 2.14)."
+            "here, keep the faster; --resume keeps the run's engine), aten, or onednn (needs --no-compile "
+            "on torch 2.14)."
         ),
     ] = "auto",
     eval_every: Annotated[int, typer.Option(help="Record FCD every K epochs (0: off).")] = 0,

@@ -97,38 +97,64 @@ def use_engine(module: nn.Module, engine: str) -> nn.Module:
     return module
 
 
-def _linear_layers(*modules: nn.Module | None) -> int:
-    return sum(isinstance(layer, nn.Linear) for m in modules if m is not None for layer in m.modules())
+def _swappable(module: nn.Module) -> list[nn.Linear]:
+    """The layers `use_engine` swaps: plain nn.Linear, not a user's own subclass."""
+    return [layer for layer in module.modules() if type(layer) in (nn.Linear, OneDnnLinear)]
+
+
+def _linear_calls(models: list[nn.Module], z: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:
+    """Each call of a swappable layer in one forward through G then D, with an input of the shape
+    and dtype it got. Runs on copies: a forward in train mode moves BatchNorm statistics."""
+    models = [copy.deepcopy(m) for m in models]
+    calls = []
+
+    def record(layer, args, kwargs):
+        x = args[0] if args else kwargs["input"]
+        calls.append((layer, torch.randn(x.shape, dtype=x.dtype, requires_grad=True)))
+
+    hooks = [
+        layer.register_forward_pre_hook(record, with_kwargs=True) for m in models for layer in _swappable(m)
+    ]
+    try:
+        with torch.no_grad():
+            output = z
+            for model in models:
+                output = model(output)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls
 
 
 def time_engines(
-    generator: nn.Module, discriminator: nn.Module | None, z_shape, batch: int, rounds: int = 3
+    generator: nn.Module, discriminator: nn.Module | None, z_shape, batch: int, rounds: int = 5
 ) -> dict[str, float]:
-    """Seconds of one eager forward and backward through G and D on each engine (copies of the
-    models; the best round), which counts the copies and transposes the products bring along.
-    The engines alternate round by round, so a noisy neighbour slows both alike."""
+    """Seconds of one forward and backward through every nn.Linear call of G and D, at the shapes
+    the models feed them, on each engine (the best round). Only the layers the engine swaps are
+    timed: in a convolutional GAN the convolutions would drown the difference in noise, and the
+    choice would flip from run to run. The engines alternate round by round, so a noisy
+    neighbour slows both alike."""
     z = torch.randn(batch, *z_shape, generator=torch.Generator().manual_seed(0))
-    models = {
-        engine: [use_engine(copy.deepcopy(m), engine) for m in (generator, discriminator) if m is not None]
+    calls = _linear_calls([m for m in (generator, discriminator) if m is not None], z)
+    cases = {
+        engine: [(use_engine(nn.Sequential(copy.deepcopy(layer)), engine)[0], x) for layer, x in calls]
         for engine in ENGINES
     }
 
     def run(engine: str) -> None:
-        output = z
-        for model in models[engine]:
-            output = model(output)
-        output.float().sum().backward()
+        for layer, x in cases[engine]:
+            layer(x).sum().backward()  # all three products: x, weight and bias gradients
 
     best = {engine: float("inf") for engine in ENGINES}
     for engine in ENGINES:
         run(engine)  # warm-up: oneDNN builds its kernels on first use
     for _ in range(rounds):
         for engine in ENGINES:
-            calls, start = 0, time.perf_counter()
-            while (elapsed := time.perf_counter() - start) < 0.01 or calls < 2:
+            calls_made, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < 0.01 or calls_made < 2:
                 run(engine)
-                calls += 1
-            best[engine] = min(best[engine], elapsed / calls)
+                calls_made += 1
+            best[engine] = min(best[engine], elapsed / calls_made)
     return best
 
 
@@ -184,18 +210,23 @@ def choose_engine(
     z_shape,
     batch: int,
     compiled: bool = False,
+    resumed_on: str | None = None,
 ) -> EngineChoice:
     """The engine for these models at this batch: the one asked for, or on "auto" the faster
-    one that can train here (`compiled`: in the whole-step graph of gan.step)."""
+    one that can train here (`compiled`: in the whole-step graph of gan.step). A resumed run
+    keeps the engine it was trained on (`resumed_on`) while that can run here: its weights then
+    follow the uninterrupted run bit for bit, which a second measurement could not promise."""
     if requested not in ENGINE_CHOICES:
         raise GanError(f"unknown GEMM engine {requested!r}; choose one of {', '.join(ENGINE_CHOICES)}")
     if requested == "onednn" and (problem := onednn_problem(device, compiled)) is not None:
         raise GanError(f"--gemm onednn cannot be used: {problem}")
     if requested != "auto":
         return EngineChoice(requested, "asked for")
+    if resumed_on == "aten" or (resumed_on == "onednn" and onednn_problem(device, compiled) is None):
+        return EngineChoice(resumed_on, "the engine this run was trained on; --gemm picks another")
     if (problem := onednn_problem(device, compiled=False)) is not None:
         return EngineChoice("aten", problem)
-    layers = _linear_layers(generator, discriminator)
+    layers = sum(len(_swappable(m)) for m in (generator, discriminator) if m is not None)
     if not layers:
         return EngineChoice("aten", "the model has no nn.Linear layers")
     try:

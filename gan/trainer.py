@@ -138,6 +138,7 @@ def train(
 def _set_up(config, run_dir, device, world, data_dir, resume, force, console) -> Session:
     """Checks every input before anything is written, then builds models, optimizers and step."""
     checkpoint = load_checkpoint(run_dir) if resume else None
+    resumed_on = checkpoint.config.gemm if checkpoint is not None else None
     if checkpoint is not None:
         config = _resumed_config(checkpoint.config, config)
     elif world.is_main:
@@ -153,7 +154,7 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
     generator, discriminator = architecture.build(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
-    gemm = _choose_gemm(config, architecture, generator, discriminator, device, world, console)
+    gemm = _choose_gemm(config, architecture, generator, discriminator, device, world, console, resumed_on)
     config = TrainConfig.from_dict({**config.to_dict(), "gemm": gemm.engine})
     betas = (config.beta1, config.beta2)
     opt_g, opt_d = (
@@ -191,7 +192,9 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
     return session
 
 
-def _choose_gemm(config, architecture, generator, discriminator, device, world, console) -> EngineChoice:
+def _choose_gemm(
+    config, architecture, generator, discriminator, device, world, console, resumed_on
+) -> EngineChoice:
     """Rank 0 times the engines and every rank takes its answer, so all run the same kernels."""
     choice = None
     if world.is_main:
@@ -205,6 +208,7 @@ def _choose_gemm(config, architecture, generator, discriminator, device, world, 
                 architecture.z_shape,
                 local_batch,
                 config.compile,
+                resumed_on,
             )
         console.print(f"[dim]GEMM engine: {choice.engine} ({choice.reason})")
     choice = world.broadcast(choice)

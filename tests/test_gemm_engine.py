@@ -120,6 +120,35 @@ def test_compiled_backward_check_matches_what_compile_actually_computes():
     assert gemm_engine.compiled_backward_is_kept() == torch.allclose(compiled, eager, rtol=1e-4, atol=1e-5)
 
 
+def test_a_resumed_run_keeps_its_engine_while_it_can_run(monkeypatch):
+    architecture, generator, discriminator = fresh_models("mlp")
+    args = (CPU, generator, discriminator, architecture.z_shape, 64)
+    monkeypatch.setattr(gemm_engine, "time_engines", lambda *a: pytest.fail("a resume keeps, not times"))
+    for engine in ("aten", "onednn"):
+        choice = choose_engine("auto", *args, resumed_on=engine)
+        assert choice.engine == engine and "this run was trained on" in choice.reason
+    assert choose_engine("aten", *args, resumed_on="onednn").engine == "aten"  # --gemm overrides
+    # A oneDNN run resumed with the compiled step, on a torch that would lose its backward: measured anew.
+    monkeypatch.setattr(gemm_engine, "compiled_backward_is_kept", lambda: False)
+    monkeypatch.setattr(gemm_engine, "time_engines", lambda *a: {"aten": 1.0, "onednn": 0.5})
+    choice = choose_engine("auto", *args, compiled=True, resumed_on="onednn")
+    assert choice.engine == "aten" and "pytorch/pytorch#193279" in choice.reason
+
+
+def test_timing_feeds_each_linear_call_its_own_shape_and_leaves_the_models_alone():
+    """DCGAN's convolutions are not timed (they drowned the engines' difference in noise and the
+    choice flipped between runs); its two linears are, at the shapes a batch gives them."""
+    _, generator, discriminator = fresh_models("dcgan")
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    calls = gemm_engine._linear_calls([generator, discriminator], torch.randn(8, 100))
+    shapes = [(type(layer), tuple(x.shape)) for layer, x in calls]
+    assert shapes == [(nn.Linear, (8, 100)), (nn.Linear, (8, discriminator.net[-2].in_features))]
+    assert all(x.requires_grad for _, x in calls)
+    assert all(torch.equal(v, before[k]) for k, v in generator.state_dict().items())  # BN stats too
+    seconds = gemm_engine.time_engines(generator, discriminator, (100,), 8, rounds=1)
+    assert set(seconds) == {"aten", "onednn"} and all(0 < s < 1 for s in seconds.values())
+
+
 def test_models_without_linear_layers_keep_aten_without_timing(monkeypatch):
     monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: pytest.fail("nothing to time"))
     generator = nn.Sequential(nn.ConvTranspose2d(4, 1, 4), nn.Tanh())
