@@ -76,13 +76,26 @@ def test_flop_counts_match_the_mlp_by_hand():
 
 
 @pytest.fixture(scope="module")
-def report():
+def export_dir(tmp_path_factory):
+    """The seed MLP, exported once for this module through the fast TorchScript ONNX exporter
+    (the dynamo one takes ~8 s here; `gan bench` with no export dir still uses it, tested below)."""
+    from gan.architectures import load_architecture
+    from gan.export.exporter import export_models
+
+    architecture, ref = load_architecture("mlp")
+    out = tmp_path_factory.mktemp("bench") / "export"
+    export_models(architecture, *architecture.build(0), out, arch_ref=ref, exporter="torchscript")
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(export_dir):
     config = BenchConfig(
         device=CPU,
         backends=["eager", "eager-onednn", "torchscript", "onnxruntime", "cudagraph"],
         stop_rule=FAST,
     )
-    return run_bench(config).to_dict()
+    return run_bench(config, export_dir).to_dict()
 
 
 def test_report_rows_and_fields(report):
@@ -165,9 +178,20 @@ def test_bench_cli_json_plot_and_compare(tmp_path):
     assert result.exit_code == 1 and "regressed by more than 10%" in result.output
 
 
-def test_named_unavailable_backend_exits_nonzero():
+def test_named_unavailable_backend_exits_nonzero(export_dir):
     result = runner.invoke(
-        app, ["bench", "--device", "cpu", "--quick", "--backends", "cudagraph", "--workloads", "forward"]
+        app,
+        [
+            "bench",
+            str(export_dir),
+            "--device",
+            "cpu",
+            "--quick",
+            "--backends",
+            "cudagraph",
+            "--workloads",
+            "forward",
+        ],
     )
     assert result.exit_code == 1
     assert "unavailable: cudagraph" in result.output
@@ -214,7 +238,7 @@ def test_bench_export_dir_with_changed_file(tmp_path):
     )
 
 
-def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path):
+def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path, export_dir):
     from rich.console import Console
 
     from gan.bench.report import bench_table, save_chart
@@ -227,7 +251,7 @@ def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path)
         backends=["onnxruntime", "cudagraph"],
         stop_rule=FAST,
     )
-    data = run_bench(config).to_dict()
+    data = run_bench(config, export_dir).to_dict()
     ok = [r for r in data["results"] if r["status"] == "ok"]
     assert sorted({r["batch_size"] for r in ok}) == [1, 8] and len(ok) == 6
     for r in ok:
