@@ -235,7 +235,7 @@ def choose_engine(
         first = (str(error).strip().splitlines() or [""])[0][:200]
         return EngineChoice("aten", f"oneDNN could not run this model ({first})")
     ratio = seconds["onednn"] / seconds["aten"]
-    measured = f"oneDNN took {ratio:.2f}x aten's time for a forward+backward of {layers} nn.Linear layers"
+    measured = f"oneDNN took {ratio:.2f}x aten's time, forward+backward of {layers} nn.Linear"
     if ratio >= ONEDNN_MUST_TAKE:
         return EngineChoice("aten", measured, seconds)
     if compiled and (problem := onednn_problem(device, compiled=True)) is not None:
