@@ -4,8 +4,9 @@ shapes on the machine at hand.
 torch's CPU linear goes through MKL on x86 wheels ("aten"). On some CPUs MKL takes a slow path: on
 a Zen 5 EPYC it ran fp32 GEMM at ~200 GFLOP/s where torch's own oneDNN reached ~480. On others MKL
 is the faster of the two (a Zen 3 EPYC: aten 100-137, oneDNN 88-127 GFLOP/s). So no CPU name is
-consulted: `choose_engine` times a forward and backward of the user's own models on each engine,
-at the batch they will train at, and keeps aten unless oneDNN is clearly faster.
+consulted: `choose_engine` times the forward and backward of every nn.Linear call in the user's
+own models on each engine, at the shapes their training batch gives them, and keeps aten unless
+oneDNN is clearly faster.
 
 The oneDNN path is an op of its own with an autograd.Function for its gradients, so eager
 training runs it. Swapping it in keeps the same Parameter objects: optimizers, checkpoints and
