@@ -91,16 +91,20 @@ def use_engine(module: nn.Module, engine: str) -> nn.Module:
     target = OneDnnLinear if engine == "onednn" else nn.Linear
     for parent in module.modules():
         for name, child in parent.named_children():
-            if type(child) in (nn.Linear, OneDnnLinear) and type(child) is not target:
+            if _is_swappable(child) and type(child) is not target:
                 swapped = target.__new__(target)
                 swapped.__dict__ = child.__dict__.copy()  # the same Parameters, hooks and flags
                 parent._modules[name] = swapped
     return module
 
 
+def _is_swappable(layer: nn.Module) -> bool:
+    """What `use_engine` swaps: a plain nn.Linear (or ours), never a user's own subclass."""
+    return type(layer) in (nn.Linear, OneDnnLinear)
+
+
 def _swappable(module: nn.Module) -> list[nn.Linear]:
-    """The layers `use_engine` swaps: plain nn.Linear, not a user's own subclass."""
-    return [layer for layer in module.modules() if type(layer) in (nn.Linear, OneDnnLinear)]
+    return [layer for layer in module.modules() if _is_swappable(layer)]
 
 
 def _linear_calls(models: list[nn.Module], z: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:
@@ -138,8 +142,7 @@ def time_engines(
     z = torch.randn(batch, *z_shape, generator=torch.Generator().manual_seed(0))
     calls = _linear_calls([m for m in (generator, discriminator) if m is not None], z)
     cases = {
-        engine: [(use_engine(nn.Sequential(copy.deepcopy(layer)), engine)[0], x) for layer, x in calls]
-        for engine in ENGINES
+        engine: [(use_engine(nn.Sequential(layer), engine)[0], x) for layer, x in calls] for engine in ENGINES
     }
 
     def run(engine: str) -> None:

@@ -93,11 +93,11 @@ class Session:
     step: GanStep
     rng: torch.Generator
     fixed_noise: torch.Tensor
+    gemm: EngineChoice
     start_epoch: int = 0
     global_step: int = 0
     loss_rows: list[dict] = field(default_factory=list)
     fcd_tracker: object = None
-    gemm: EngineChoice | None = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -177,9 +177,8 @@ def _set_up(config, run_dir, device, world, data_dir, resume, force, console) ->
     )
     session = Session(
         config, architecture, run_dir, device, world, images.to(device), generator, discriminator,
-        opt_g, opt_d, step, rng, fixed_noise,
+        opt_g, opt_d, step, rng, fixed_noise, gemm,
     )  # fmt: skip
-    session.gemm = gemm
     if checkpoint is not None:
         _restore(session, checkpoint)
     session.fixed_noise = session.fixed_noise.to(device)
