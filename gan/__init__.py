@@ -7,7 +7,7 @@
 def __getattr__(name: str):
     # Lazy, so `gan --help` and light submodules do not import torch just to reach this package.
     if name == "Architecture":
-        from gan.architecture import Architecture
+        from gan.models.architecture import Architecture
 
         return Architecture
     raise AttributeError(f"module 'gan' has no attribute {name!r}")

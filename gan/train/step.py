@@ -1,0 +1,195 @@
+"""One iteration of the seed's GAN algorithm, in eager PyTorch or as one compiled graph.
+
+The algorithm is the tutorial's: D learns real=1 / fake=0 on real images and detached fakes, then G
+learns with flipped labels (non-saturating), through the freshly updated D. The BCE matches D's
+output kind (gan.train.loss): on probabilities as the seed does, or with logits.
+
+Two ways to run it, with identical semantics and one shared optimizer state:
+- `eager`: autograd + `torch.optim.Adam(fused=True)`; the reference, and the one used for any
+  batch the compiled graph has not seen.
+- `compiled`: the whole iteration (both forwards, both backwards, both Adam updates) traced with
+  torch.func and compiled into one graph. At batch 64 the MLP is dominated by per-op overhead,
+  and removing it is what makes `gan train` several times faster than the tutorial's loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad_and_value, vjp
+
+from gan.data.images import normalize
+from gan.models.architecture import has_batch_statistics
+from gan.train.adam import adam_at_rates, adam_in_graph, adam_rates
+from gan.train.loss import DiscriminatorOutput
+
+# Sums gradients across processes in place, each scaled by its rank's share of the global batch
+# (torchrun); None in a single process.
+GradSync = Callable[[list[torch.Tensor], float], None]
+
+# Order of the per-step statistics this module returns.
+STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")
+
+
+class GanStep:
+    """Call with a uint8 batch of real images and noise z; returns the stats in `STAT_NAMES` order."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        opt_g: torch.optim.Adam,
+        opt_d: torch.optim.Adam,
+        output_kind: str = "probability",
+        compile: bool = False,
+        grad_sync: GradSync | None = None,
+    ):
+        self.generator, self.discriminator = generator, discriminator
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.output = DiscriminatorOutput(output_kind)
+        self.grad_sync = grad_sync
+        self.share = 1.0
+        # Concatenating real and fake into one D pass is exact only without batch statistics.
+        self.concat_d_pass = not has_batch_statistics(discriminator)
+        # torch.func cannot trace BatchNorm's in-place running-stat updates, so architectures
+        # with batch statistics run the eager step (where convolutions dominate anyway).
+        self.compile_skipped = compile and (has_batch_statistics(generator) or not self.concat_d_pass)
+        # cpp_wrapper calls the generated CPU kernels from C++ rather than Python: at this size the
+        # per-call wrapper is a measurable share of the step.
+        on_cpu = next(generator.parameters()).device.type == "cpu"
+        # Adam's scalars come from the host on CPU (see adam_rates); on CUDA the step counters
+        # live on the device, and reading them would synchronise every step.
+        self._rates_from_host = on_cpu
+        self._compiled = (
+            torch.compile(self._functional_iteration, options={"cpp_wrapper": on_cpu})
+            if compile and not self.compile_skipped
+            else None
+        )
+        self._compiled_batch: int | None = None
+
+    def __call__(self, real_images: torch.Tensor, z: torch.Tensor, share: float = 1.0) -> torch.Tensor:
+        """`share`: this process's part of the global batch (1.0 in a single process)."""
+        self.share = share
+        if self._compiled is None:
+            return self.eager(real_images, z)
+        # One shape per compiled graph: the short last batch of an epoch runs eagerly rather
+        # than paying for a second compilation.
+        if self._compiled_batch is None:
+            self._compiled_batch = real_images.shape[0]
+        if real_images.shape[0] != self._compiled_batch:
+            return self.eager(real_images, z)
+        if not self._rates_from_host:
+            return self._compiled(real_images, z, None)
+        return self._compiled(real_images, z, torch.tensor([adam_rates(self.opt_d), adam_rates(self.opt_g)]))
+
+    def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.concat_d_pass:
+            return self.discriminator(torch.cat([real, fake])).split(real.shape[0])
+        return self.discriminator(real), self.discriminator(fake)
+
+    def _d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        # The tutorial's errD_real + errD_fake, each a mean over its own half.
+        return self.output.bce(real_out, 1.0) + self.output.bce(fake_out, 0.0)
+
+    def _g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return self.output.bce(fake_out, 1.0)
+
+    def eager(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The full iteration: the D step, then the G step through the same fakes."""
+        fake = self.generator(z)
+        loss_d, real_out = self._update_d(normalize(real_images), fake.detach())
+        loss_g, fake_out_g = self._update_g(fake)
+        return self._stats(loss_d, loss_g, real_out, fake_out_g)
+
+    def d_step(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The D step alone (for benchmarks): fakes are made without a graph, D is updated."""
+        with torch.no_grad():
+            fake = self.generator(z)
+        return self._update_d(normalize(real_images), fake)[0]
+
+    def g_step(self, z: torch.Tensor) -> torch.Tensor:
+        """The G step alone (for benchmarks): D(G(z)) with flipped labels, G is updated."""
+        return self._update_g(self.generator(z))[0]
+
+    def _update_d(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real_out, fake_out = self._d_outputs(real, fake)
+        loss_d = self._d_loss(real_out, fake_out)
+        # autograd.grad w.r.t. D's parameters only: no G gradients are computed in the D step.
+        self._apply(self.opt_d, self.discriminator, loss_d)
+        return loss_d, real_out
+
+    def _update_g(self, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fake_out = self.discriminator(fake)
+        loss_g = self._g_loss(fake_out)
+        # ...and only G's here: D's weight gradients are never computed in the G step.
+        self._apply(self.opt_g, self.generator, loss_g)
+        return loss_g, fake_out
+
+    def _apply(self, optimizer: torch.optim.Adam, module: nn.Module, loss: torch.Tensor) -> None:
+        params = list(module.parameters())
+        grads = list(torch.autograd.grad(loss, params))
+        if self.grad_sync is not None:
+            self.grad_sync(grads, self.share)
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+
+    def _functional_iteration(
+        self, real_images: torch.Tensor, z: torch.Tensor, rates: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`rates`: each optimizer's `adam_rates` for this step (D's row, then G's), or None to
+        let torch's Adam compute them in the graph (CUDA, where the step counters live)."""
+        real = normalize(real_images)
+        g_params = dict(self.generator.named_parameters())
+        g_buffers = dict(self.generator.named_buffers())
+        d_params = dict(self.discriminator.named_parameters())
+        d_buffers = dict(self.discriminator.named_buffers())
+
+        def generate(params):
+            return functional_call(self.generator, {**params, **g_buffers}, (z,))
+
+        def discriminate(params, image):
+            return functional_call(self.discriminator, {**params, **d_buffers}, (image,))
+
+        fake, generator_vjp = vjp(generate, {k: v.detach() for k, v in g_params.items()})
+
+        def d_loss(params):
+            # Concatenation is exact here: compiling is skipped for D with batch statistics.
+            real_out, fake_out = discriminate(params, torch.cat([real, fake.detach()])).split(real.shape[0])
+            return self._d_loss(real_out, fake_out), real_out
+
+        d_grads, (loss_d, real_out) = grad_and_value(d_loss, has_aux=True)(
+            {k: v.detach() for k, v in d_params.items()}
+        )
+        self._functional_adam(self.opt_d, d_params, d_grads, None if rates is None else rates[0])
+
+        def g_loss(image):
+            fake_out = discriminate({k: v.detach() for k, v in d_params.items()}, image)
+            return self._g_loss(fake_out), fake_out
+
+        fake_grad, (loss_g, fake_out_g) = grad_and_value(g_loss, has_aux=True)(fake)
+        (g_grads,) = generator_vjp(fake_grad)
+        self._functional_adam(self.opt_g, g_params, g_grads, None if rates is None else rates[1])
+        return self._stats(loss_d, loss_g, real_out, fake_out_g)
+
+    def _functional_adam(self, optimizer, params: dict, grads: dict, rates: torch.Tensor | None) -> None:
+        grads = [grads[k] for k in params]
+        if self.grad_sync is not None:
+            self.grad_sync(grads, self.share)
+        with torch.no_grad():
+            if rates is None:
+                adam_in_graph(optimizer, list(params.values()), grads)
+            else:
+                adam_at_rates(optimizer, list(params.values()), grads, rates)
+
+    def _stats(self, loss_d, loss_g, real_out, fake_out_g) -> torch.Tensor:
+        return torch.stack(
+            [
+                loss_d.detach(),
+                loss_g.detach(),
+                self.output.probability(real_out.detach()).mean(),
+                self.output.probability(fake_out_g.detach()).mean(),
+            ]
+        )
