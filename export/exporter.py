@@ -1,4 +1,5 @@
-"""`gan export` and `gan verify`: artifacts from a run, and proof that they compute what eager does."""
+"""`gan export`: TorchScript and ONNX artifacts of a run's models, a manifest that describes them,
+golden I/O, and the parity proof (gan.export.verify), built aside and swapped in whole."""
 
 from __future__ import annotations
 
@@ -13,31 +14,56 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from gan.architecture import Architecture
-from gan.architectures import ArchitectureRef
-from gan.checkpoint import load_trained_run
-from gan.errors import GanError
-from gan.export.golden import GOLDEN, load_golden, make_golden, save_golden
-from gan.export.image_parity import check_image_parity
+from gan.export.golden import GOLDEN, make_golden, save_golden
 from gan.export.inputs import example_inputs
-from gan.export.manifest import effective_tolerances, read_manifest, write_manifest
-from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison, check_backends
-from gan.export.registry import PARITY_BACKENDS, ModelSource, Unavailable, build_backends
+from gan.export.manifest import read_manifest, write_manifest
+from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison
 from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
-from gan.locking import exclusive
-from gan.ownership import refuse_unsafe_target, remove_abandoned, require_export_dir
+from gan.export.verify import prove_parity
+from gan.files.locking import exclusive
+from gan.files.ownership import check_target, remove_abandoned
+from gan.models.architecture import Architecture
+from gan.models.spec import ArchitectureRef
+from gan.runs.checkpoint import FIXED_NOISE_SIZE
+from gan.runs.trained import load_trained_run
 
 # Traced with a batch that parity never uses, so a batch axis frozen by tracing cannot hide.
 TRACE_BATCH = 3
 GOLDEN_SEED = 1234
-VERIFY_GRID = "verify_grid.png"
-FIXED_NOISE_SIZE = 64
+PARITY_GRID = "parity_grid.png"
 
 
-def io_names(architecture_output: str) -> dict[str, tuple[str, str]]:
-    """ONNX input/output names per model; D's output is named after what it outputs."""
-    return {"generator": ("z", "image"), "discriminator": ("image", architecture_output)}
+@dataclass
+class ExportRequest:
+    """What to export and how: the Python API's one argument to `export_models`.
+
+    `out` must not exist yet (or be empty) unless `force`. `fixed_noise` defaults to 64 seeded
+    draws of z; `source` and `dataset` are recorded in the manifest (where the weights came from).
+    """
+
+    architecture: Architecture
+    generator: nn.Module
+    discriminator: nn.Module | None
+    out: Path
+    arch_ref: ArchitectureRef | None = None
+    fixed_noise: torch.Tensor | None = None
+    source: dict | None = None
+    dataset: str | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    opset: int = DEFAULT_OPSET
+    exporter: str = "dynamo"
+    force: bool = False
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        check_opset(self.exporter, self.opset)
+
+    @property
+    def models(self) -> dict[str, nn.Module]:
+        """The eval-mode modules on the CPU, by role; D only when there is one."""
+        models = {"generator": self.generator, "discriminator": self.discriminator}
+        return {name: module.cpu().eval() for name, module in models.items() if module is not None}
 
 
 @dataclass
@@ -54,32 +80,6 @@ class ExportResult:
         return all(c.passed for c in self.comparisons) and all(r["passed"] for r in self.image_results)
 
 
-def check_export_target(path: Path, force: bool) -> None:
-    """An export dir may be created, or replaced with --force when gan wrote it and nothing else."""
-    refuse_unsafe_target(path)
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise GanError(f"{path} exists and is not a directory")
-    if not any(path.iterdir()):
-        return
-    if not force:
-        raise GanError(
-            f"export dir {path} already exists; pass --force to replace it or --out to pick another"
-        )
-    require_export_dir(path)
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """The old export goes aside, the new one takes its name, then the old one is deleted: a
-    kill at any moment leaves a complete export dir under `out` or beside it."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_run(
     run_dir: Path,
     out: Path | None = None,
@@ -93,14 +93,12 @@ def export_run(
     """Exports the models of a run dir (default: into RUN_DIR/export)."""
     check_opset(exporter, opset)
     run_dir = Path(run_dir)
-    out = Path(out) if out is not None else run_dir / "export"
     run = load_trained_run(run_dir)
-    check_export_target(out, force)
-    return export_models(
-        run.architecture,
-        run.generator,
-        run.discriminator,
-        out,
+    request = ExportRequest(
+        architecture=run.architecture,
+        generator=run.generator,
+        discriminator=run.discriminator,
+        out=Path(out) if out is not None else run_dir / "export",
         arch_ref=run.arch_ref,
         fixed_noise=run.checkpoint.fixed_noise,
         source={
@@ -112,185 +110,114 @@ def export_run(
         device=device,
         opset=opset,
         exporter=exporter,
-        console=console,
         force=force,
     )
+    return export_models(request, console)
 
 
-def export_models(
-    architecture: Architecture,
-    generator: nn.Module,
-    discriminator: nn.Module | None,
-    out: str | Path,
-    *,
-    arch_ref: ArchitectureRef | None = None,
-    fixed_noise: torch.Tensor | None = None,
-    source: dict | None = None,
-    dataset: str | None = None,
-    device: torch.device = torch.device("cpu"),
-    opset: int = DEFAULT_OPSET,
-    exporter: str = "dynamo",
-    console: Console | None = None,
-    force: bool = False,
-) -> ExportResult:
-    """The Python API: exports these modules to TorchScript and ONNX with a manifest and golden
-    I/O, proves parity, and returns the result (its `.manifest` is what was written).
-
-    `out` must not exist yet (or be empty) unless `force`. `fixed_noise` defaults to 64 seeded
-    draws of z.
-    """
+def export_models(request: ExportRequest, console: Console | None = None) -> ExportResult:
+    """The Python API: exports the request's modules to TorchScript and ONNX with a manifest and
+    golden I/O, proves parity, and returns the result (its `.manifest` is what was written)."""
     console = console or Console(quiet=True)
-    out = Path(out)
-    check_opset(exporter, opset)
-    check_export_target(out, force)
-    with exclusive(out, "export dir"):
-        remove_abandoned(out)
-        return _export_locked(
-            architecture, generator, discriminator, out, arch_ref, fixed_noise, source, dataset,
-            device, opset, exporter, console,
-        )  # fmt: skip
-
-
-def _export_locked(
-    architecture, generator, discriminator, out, arch_ref, fixed_noise, source, dataset,
-    device, opset, exporter, console,
-) -> ExportResult:  # fmt: skip
-    started = time.perf_counter()
-    generator = generator.cpu().eval()
-    discriminator = discriminator.cpu().eval() if discriminator is not None else None
-    if fixed_noise is None:
-        fixed_noise = torch.randn(
-            FIXED_NOISE_SIZE, *architecture.z_shape, generator=torch.Generator().manual_seed(0)
-        )
-    models = {"generator": generator, "discriminator": discriminator}
-    models = {name: module for name, module in models.items() if module is not None}
-    names = io_names(architecture.discriminator_output)
-    # Everything is built in a sibling dir and swapped in at the end: a failed export loses nothing.
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        trace_inputs = example_inputs(
-            architecture.z_shape, architecture.image_shape, TRACE_BATCH, seed=GOLDEN_SEED + 1
-        )
-        notices: list[str] = []
-        described = {}
-        with console.status("exporting") as status:
-            for name, module in models.items():
-                input_name, output_name = names[name]
-                example = trace_inputs[name]
-                status.update(f"TorchScript: {name}")
-                notices += export_torchscript(module, example, staging / f"{name}.pt")
-                status.update(f"ONNX ({exporter}, opset {opset}): {name}")
-                export_onnx(
-                    module, example, staging / f"{name}.onnx", input_name, output_name, opset, exporter
-                )
-                onnx_model = validate_onnx(staging / f"{name}.onnx")
-                described[name] = _describe(name, names[name], module, example, onnx_io(onnx_model))
-                described[name]["opset"] = _onnx_opset(onnx_model)
-            status.update("golden I/O and parity")
-            golden = make_golden(
-                generator,
-                discriminator,
-                example_inputs(
-                    architecture.z_shape, architecture.image_shape, max(PARITY_BATCHES), GOLDEN_SEED
-                ),
-                fixed_noise,
-            )
-            save_golden(staging / GOLDEN, golden)
-            manifest = {
-                "arch": {"name": architecture.name, **(arch_ref.to_dict() if arch_ref else {})},
-                "dataset": dataset,
-                "z_shape": list(architecture.z_shape),
-                "image_shape": list(architecture.image_shape),
-                "discriminator_output": architecture.discriminator_output if discriminator else None,
-                "source": source or {"run_dir": None, "note": "exported through the Python API"},
-                "exporter": exporter,
-                # What the files say, which may differ from what was asked for.
-                "opset": described["generator"]["opset"],
-                "trace_batch": TRACE_BATCH,
-                "golden": {"file": GOLDEN, "seed": GOLDEN_SEED, "batches": list(PARITY_BATCHES)},
-                "versions": _versions(),
-                "models": described,
-                "tolerances": {k: vars(v) for k, v in DEFAULT_TOLERANCES.items()},
-                "files": [f"{m}.{ext}" for m in models for ext in ("pt", "onnx")] + [GOLDEN],
-            }
-            write_manifest(staging, manifest)
-            comparisons, image_results = run_parity(
-                staging, manifest, golden, device, eager=models, grid_dir=staging
-            )
-            manifest = read_manifest(staging)
-            manifest["parity"] = [c.to_dict() for c in comparisons]
-            manifest["image_parity"] = image_results
-            write_manifest(staging, manifest)
-        _swap_in(staging, out)
-    finally:
+    check_target(request.out, request.force, "export dir")
+    with exclusive(request.out, "export dir"):
+        remove_abandoned(request.out)
+        started = time.perf_counter()
+        # Everything is built in a sibling dir and swapped in at the end: a failed export loses nothing.
+        staging = request.out.with_name(f".{request.out.name}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(
-        out,
-        read_manifest(out),
-        comparisons,
-        image_results,
-        sorted(set(notices)),
-        time.perf_counter() - started,
+        staging.mkdir(parents=True)
+        try:
+            with console.status("exporting") as status:
+                described, notices = _write_artifacts(request, staging, status)
+                status.update("golden I/O and parity")
+                golden = _write_golden(request, staging)
+                write_manifest(staging, _manifest(request, described))
+                comparisons, image_results = prove_parity(
+                    staging,
+                    read_manifest(staging),
+                    golden,
+                    request.device,
+                    eager=request.models,
+                    grid_path=staging / PARITY_GRID,
+                )
+                _record_parity(staging, comparisons, image_results)
+            _swap_in(staging, request.out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    manifest = read_manifest(request.out)
+    seconds = time.perf_counter() - started
+    return ExportResult(request.out, manifest, comparisons, image_results, sorted(set(notices)), seconds)
+
+
+def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dict, list[str]]:
+    """The .pt and .onnx of each model, validated; returns their manifest entries and torch's notices."""
+    architecture = request.architecture
+    trace_inputs = example_inputs(
+        architecture.z_shape, architecture.image_shape, TRACE_BATCH, seed=GOLDEN_SEED + 1
     )
+    names = io_names(architecture.discriminator_output)
+    described, notices = {}, []
+    for name, module in request.models.items():
+        input_name, output_name = names[name]
+        example = trace_inputs[name]
+        status.update(f"TorchScript: {name}")
+        notices += export_torchscript(module, example, staging / f"{name}.pt")
+        status.update(f"ONNX ({request.exporter}, opset {request.opset}): {name}")
+        path = staging / f"{name}.onnx"
+        export_onnx(module, example, path, input_name, output_name, request.opset, request.exporter)
+        onnx_model = validate_onnx(path)
+        described[name] = _describe(name, names[name], module, example, onnx_io(onnx_model))
+        described[name]["opset"] = next(
+            o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")
+        )
+    return described, notices
 
 
-def run_parity(
-    export_dir: Path,
-    manifest: dict,
-    golden: dict[str, torch.Tensor],
-    device: torch.device,
-    eager: dict[str, nn.Module] | None = None,
-    grid_dir: Path | None = None,
-    grid_name: str = "parity_grid.png",
-    trust_code: bool = True,
-) -> tuple[list[Comparison], list[dict]]:
-    """Every parity backend on the CPU, and on `device` too when it is CUDA, against golden.
-
-    A backend that cannot run here (e.g. ORT CUDA without onnxruntime-gpu) raises GanError, since
-    the user asked for that device. TorchScript is skipped unless `trust_code`."""
-    source = ModelSource(export_dir, manifest, eager, trust_code=trust_code)
-    devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
-    tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
-    models = [*source.models, *(["chain"] if "discriminator" in source.models else [])]
-    backends = []
-    for dev in devices:
-        for name in PARITY_BACKENDS[dev.type]:
-            if name == "eager" and eager is None:
-                continue
-            try:
-                built = build_backends(name, source, dev)
-            except Unavailable as error:
-                if name == "torchscript" and not trust_code:
-                    continue
-                raise GanError(f"cannot check {name} on {dev}: {error}") from None
-            backends += [(model, built[model]) for model in models]
-    inputs = {m: golden[f"{m}.input"] for m in models}
-    expected = {m: golden[f"{m}.output"] for m in models}
-    comparisons = check_backends(backends, inputs, expected, tolerances, manifest["golden"]["batches"])
-    generators = [b for model, b in backends if model == "generator"]
-    image_results = check_image_parity(
-        generators,
-        golden["fixed_noise"],
-        golden["fixed_images"],
-        (grid_dir / grid_name) if grid_dir is not None else None,
-    )
-    return comparisons, image_results
+def _write_golden(request: ExportRequest, staging: Path) -> dict[str, torch.Tensor]:
+    architecture = request.architecture
+    fixed_noise = request.fixed_noise
+    if fixed_noise is None:
+        fixed_noise = architecture.noise(FIXED_NOISE_SIZE, seed=0)
+    models = request.models
+    inputs = example_inputs(architecture.z_shape, architecture.image_shape, max(PARITY_BATCHES), GOLDEN_SEED)
+    golden = make_golden(models["generator"], models.get("discriminator"), inputs, fixed_noise)
+    save_golden(staging / GOLDEN, golden)
+    return golden
 
 
-def verify_export(
-    export_dir: Path, device: torch.device, grid_path: Path | None = None, trust_code: bool = True
-) -> tuple[list[Comparison], list[dict]]:
-    """Parity from the manifest and golden I/O alone: no checkpoint, no Architecture needed."""
-    export_dir = Path(export_dir)
-    manifest = read_manifest(export_dir)
-    golden = load_golden(export_dir / manifest["golden"]["file"])
-    grid_dir = grid_path.parent if grid_path is not None else None
-    grid_name = grid_path.name if grid_path is not None else VERIFY_GRID
-    return run_parity(
-        export_dir, manifest, golden, device, grid_dir=grid_dir, grid_name=grid_name, trust_code=trust_code
-    )
+def _manifest(request: ExportRequest, described: dict) -> dict:
+    """manifest.json before parity: what was written, from what, by which versions."""
+    architecture = request.architecture
+    return {
+        "arch": {"name": architecture.name, **(request.arch_ref.to_dict() if request.arch_ref else {})},
+        "dataset": request.dataset,
+        "z_shape": list(architecture.z_shape),
+        "image_shape": list(architecture.image_shape),
+        "discriminator_output": architecture.discriminator_output if request.discriminator else None,
+        "source": request.source or {"run_dir": None, "note": "exported through the Python API"},
+        "exporter": request.exporter,
+        # What the files say, which may differ from what was asked for.
+        "opset": described["generator"]["opset"],
+        "trace_batch": TRACE_BATCH,
+        "golden": {"file": GOLDEN, "seed": GOLDEN_SEED, "batches": list(PARITY_BATCHES)},
+        "versions": _versions(),
+        "models": described,
+        "tolerances": {k: vars(v) for k, v in DEFAULT_TOLERANCES.items()},
+        "files": [f"{m}.{ext}" for m in described for ext in ("pt", "onnx")] + [GOLDEN],
+    }
+
+
+def _record_parity(staging: Path, comparisons: list[Comparison], image_results: list[dict]) -> None:
+    manifest = read_manifest(staging)
+    manifest["parity"] = [c.to_dict() for c in comparisons]
+    manifest["image_parity"] = image_results
+    write_manifest(staging, manifest)
+
+
+def io_names(architecture_output: str) -> dict[str, tuple[str, str]]:
+    """ONNX input/output names per model; D's output is named after what it outputs."""
+    return {"generator": ("z", "image"), "discriminator": ("image", architecture_output)}
 
 
 def _describe(name: str, io: tuple[str, str], module, example: torch.Tensor, declared: dict) -> dict:
@@ -305,10 +232,6 @@ def _describe(name: str, io: tuple[str, str], module, example: torch.Tensor, dec
     }
 
 
-def _onnx_opset(model: onnx.ModelProto) -> int:
-    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-
-
 def _versions() -> dict[str, str]:
     import onnxruntime
     import onnxscript
@@ -319,3 +242,13 @@ def _versions() -> dict[str, str]:
         "onnxruntime": onnxruntime.__version__,
         "onnxscript": onnxscript.__version__,
     }
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """The old export goes aside, the new one takes its name, then the old one is deleted: a
+    kill at any moment leaves a complete export dir under `out` or beside it."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan.atomic import atomic_path
 from gan.errors import GanError
+from gan.files.atomic import atomic_path
 
 GOLDEN = "golden.npz"
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from gan.export.backends import Backend
-from gan.pictures import grid_image, save_side_by_side
+from gan.report.pictures import grid_image, save_side_by_side
 
 # One grey level of 255: what rounding alone may change.
 MAX_PIXEL_DIFF = 1

@@ -3,28 +3,25 @@
 It lists every file with its sha256, the architecture and source checkpoint, input/output names,
 shapes and dtypes, the opset and exporter, library versions, tolerances and parity results.
 
-Export dirs travel between people, so a manifest is checked before any file it names is opened:
-every name is a plain file name inside the dir (no separator, no `..`, not absolute), is a regular
-file (not a symlink or a device), is listed under `files`, and matches its sha256.
+Export dirs travel between people, so a manifest is checked before any file it names is opened
+(gan.files.listing): every name is a plain file name inside the dir, a regular file, listed under
+`files`, and matches its sha256.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import stat
 from pathlib import Path
 
-from gan.atomic import write_text
 from gan.errors import GanError
-from gan.hashing import sha256_file
-from gan.ownership import EXPORT_FORMAT
+from gan.files.atomic import write_text
+from gan.files.hashing import sha256_file
+from gan.files.listing import check_listed_files, check_listing
+from gan.files.ownership import EXPORT_FORMAT
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
-SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_MANIFEST_BYTES = 16 << 20
 
 
@@ -49,13 +46,7 @@ def read_manifest(export_dir: str | Path, verify: bool = True) -> dict:
         _check_shape(manifest)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise GanError(f"{path} is corrupt ({type(error).__name__}: {error})") from None
-    _check_files(export_dir, manifest)  # before any of them is opened
-    if verify:
-        for name, expected in manifest["files"].items():
-            if sha256_file(export_dir / name) != expected:
-                raise GanError(
-                    f"{export_dir / name} changed since export: its sha256 no longer matches {MANIFEST}"
-                )
+    check_listed_files(export_dir, manifest["files"], MANIFEST, verify)  # before any is opened
     return manifest
 
 
@@ -64,11 +55,7 @@ def _check_shape(manifest: dict) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not a gan export manifest (format is not {EXPORT_FORMAT!r})")
     files = manifest["files"]
-    hashes = files.values() if isinstance(files, dict) else [None]
-    if not all(isinstance(v, str) and SHA256.fullmatch(v) for v in hashes):
-        raise ValueError("'files' must map file names to sha256 hex digests")
-    for name in files:
-        _check_name(name)
+    check_listing(files)
     models = manifest["models"]
     if not isinstance(models, dict) or not {"generator"} <= set(models) <= {"generator", "discriminator"}:
         raise ValueError("'models' must hold 'generator' and optionally 'discriminator'")
@@ -86,28 +73,6 @@ def _check_shape(manifest: dict) -> None:
         raise ValueError("'golden.batches' must be a list of positive ints")
     for tolerance in manifest["tolerances"].values():
         float(tolerance["atol"]), float(tolerance["rtol"])
-
-
-def _check_name(name) -> None:
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or name != os.path.basename(name)
-        or "\\" in name
-        or "\0" in name
-        or os.path.isabs(name)
-    ):
-        raise ValueError(f"file name {name!r} is not a plain name inside the export dir")
-
-
-def _check_files(export_dir: Path, manifest: dict) -> None:
-    for name in manifest["files"]:
-        try:
-            mode = os.lstat(export_dir / name).st_mode
-        except FileNotFoundError:
-            raise GanError(f"{name} listed in {export_dir / MANIFEST} is missing") from None
-        if not stat.S_ISREG(mode):
-            raise GanError(f"{export_dir / name} is not a regular file (a link or a device); refused")
 
 
 def effective_tolerances(manifest: dict, defaults: dict) -> dict:

@@ -11,25 +11,32 @@ from pathlib import Path
 
 import torch
 
-from gan.checkpoint import CHECKPOINT_JSON, load_checkpoint, load_trained_run
-from gan.config import check_seed
 from gan.errors import GanError
-from gan.export.backends import Backend, OnnxRuntimeBackend, TorchBackend, torchscript_backend
+from gan.export.backends import (
+    Backend,
+    ModelSource,
+    Unavailable,
+    backend_spec,
+    build_backends,
+    sample_backends,
+)
+from gan.export.backends.eager import TorchBackend
+from gan.export.backends.onnxruntime import OnnxRuntimeBackend
+from gan.export.backends.torchscript import UNTRUSTED, torchscript_backend
 from gan.export.manifest import MANIFEST, read_manifest
-from gan.export.registry import ModelSource, Unavailable, build_backends
-
-SAMPLE_BACKENDS = ("eager", "torchscript", "onnxruntime")
+from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
+from gan.runs.trained import load_trained_run
+from gan.train.config import check_seed
 
 
 def generator_backend(
     source: Path, backend: str, device: torch.device, trust_code: bool = True
 ) -> tuple[Backend, tuple[int, ...]]:
     """The generator behind `source` on `backend`, and its per-sample z shape. `trust_code` False
-    refuses TorchScript, which is code (see the README's threat model)."""
-    if backend not in SAMPLE_BACKENDS:
-        raise GanError(f"unknown backend {backend!r}; choose one of {', '.join(SAMPLE_BACKENDS)}")
+    refuses TorchScript, which is code (see docs/trust.md)."""
+    spec = backend_spec(backend, among=sample_backends())
     if backend == "torchscript" and not trust_code:
-        raise GanError("--untrusted refuses TorchScript (.pt files are code); use --backend onnxruntime")
+        raise GanError(f"--untrusted refuses TorchScript: {UNTRUSTED}; use --backend onnxruntime")
     source = Path(source)
     if not source.exists():
         raise GanError(f"{source} does not exist")
@@ -60,7 +67,7 @@ def generator_backend(
             )
         return _eager_from_run(Path(run_dir), device)
     try:
-        built = build_backends(backend, ModelSource(source, manifest, trust_code=trust_code), device)
+        built = build_backends(spec, ModelSource(source, manifest, trust_code=trust_code), device)
     except Unavailable as error:
         raise GanError(f"cannot sample with {backend} on {device}: {error}") from None
     return built["generator"], z_shape

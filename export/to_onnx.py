@@ -12,8 +12,8 @@ import onnx
 import torch
 from torch import nn
 
-from gan.atomic import atomic_path
 from gan.errors import GanError
+from gan.files.atomic import atomic_path
 
 EXPORTERS = ("dynamo", "torchscript")
 DEFAULT_OPSET = 18

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan.atomic import atomic_path
+from gan.files.atomic import atomic_path
 
 
 def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> list[str]:

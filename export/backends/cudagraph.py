@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from gan.export.backends import Backend, Run
+from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run, Training
 
 
 def capture(fn: Callable[[], torch.Tensor], warmup: int = 3) -> Run:
@@ -53,3 +53,17 @@ class CudaGraphBackend(Backend):
                 return module(*static)
 
         return capture(forward)
+
+
+def _forward(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:
+    return CudaGraphBackend(source.module(model), device)
+
+
+CUDAGRAPH = BackendSpec(
+    name="cudagraph",
+    summary="CUDA graphs of the eager forward and of each training step",
+    devices=("cuda",),
+    forward=_forward,
+    training=Training(captured=True),
+    bench_on=("cuda",),
+)

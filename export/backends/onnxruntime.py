@@ -1,10 +1,6 @@
-"""One backend abstraction for parity and benchmarks: a model, or an exported artifact, turned into
-a callable on a device.
-
-`backend.bind(*inputs)` prepares everything a run needs (device copies, IOBinding, output buffers)
-and returns a zero-argument call that runs the model once and returns the output as a torch
-tensor. Parity calls it once and compares; benchmarks call it many times and time it. Neither
-writes its own loop around a model.
+"""ONNX Runtime: the exported `.onnx` in an InferenceSession, on the CPU execution provider, or on
+CUDA device-resident through IOBinding, end to end through numpy, or replayed as a CUDA graph.
+It has no maintained training path, so its train rows say why.
 """
 
 from __future__ import annotations
@@ -13,87 +9,16 @@ import contextlib
 import os
 import re
 import tempfile
-import warnings
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from gan.errors import GanError
+from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run
 
-Run = Callable[[], torch.Tensor]
-
-
-class Backend(ABC):
-    name: str
-    device: torch.device
-    # True when every run writes its output into the same buffer, so a consumer may bind it once.
-    output_is_stable: bool = False
-
-    @abstractmethod
-    def bind(self, *inputs: torch.Tensor) -> Run: ...
-
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.bind(*inputs)()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name} on {self.device})"
-
-
-class TorchBackend(Backend):
-    """An nn.Module or a TorchScript module, run under inference mode on its device."""
-
-    def __init__(self, name: str, module: nn.Module, device: torch.device):
-        self.name, self.device = name, torch.device(device)
-        self.module = module.to(self.device).eval()
-
-    def bind(self, *inputs: torch.Tensor) -> Run:
-        inputs = tuple(x.to(self.device) for x in inputs)
-        module = self.module
-
-        def run() -> torch.Tensor:
-            with torch.inference_mode():
-                return module(*inputs)
-
-        return run
-
-
-def load_torchscript(path: Path, device: torch.device) -> torch.jit.ScriptModule:
-    if not Path(path).is_file():
-        raise GanError(f"TorchScript file {path} does not exist")
-    try:
-        with warnings.catch_warnings():
-            # torch 2.14 deprecates TorchScript; `gan export` says so once, loading need not repeat it.
-            warnings.simplefilter("ignore", FutureWarning)
-            return torch.jit.load(str(path), map_location=device)
-    except Exception as error:  # torch raises RuntimeError/ValueError/zip errors for bad files
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise GanError(
-            f"{path} is not a loadable TorchScript file (corrupt or truncated?): {first}"
-        ) from None
-
-
-def torchscript_backend(path: Path, device: torch.device) -> TorchBackend:
-    return TorchBackend("torchscript", load_torchscript(path, device), device)
-
-
-class ChainBackend(Backend):
-    """D(G(z)) from two backends; G's output buffer feeds D directly when it is stable."""
-
-    def __init__(self, first: Backend, second: Backend):
-        self.first, self.second = first, second
-        self.name, self.device = first.name, first.device
-
-    def bind(self, *inputs: torch.Tensor) -> Run:
-        run_first = self.first.bind(*inputs)
-        if self.first.output_is_stable:
-            run_second = self.second.bind(run_first())
-            return lambda: (run_first(), run_second())[1]
-        second = self.second
-        return lambda: second.bind(run_first())()
+NO_TRAINING = "ONNX Runtime has no maintained training path (onnxruntime-training is retired); inference only"
 
 
 @contextlib.contextmanager
@@ -254,3 +179,53 @@ def _cuda_load_failure(message: str, log: list[str]) -> str:
         f"{detail}. It needs an NVIDIA driver plus the CUDA 13 and cuDNN 9 libraries, which "
         "onnxruntime.preload_dlls() loads from the nvidia-* wheels that torch installs"
     )
+
+
+def _forward(mode: str):
+    """A builder for one ONNX Runtime mode: "" (the provider of the device), "iobinding",
+    "numpy" or "cudagraph"."""
+
+    def build(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:
+        threads = options.get("threads")
+        return OnnxRuntimeBackend(
+            source.artifact(model, "onnx"),
+            device,
+            io_binding=None if mode == "" else mode != "numpy",
+            cuda_graph=mode == "cudagraph",
+            intra_op_threads=threads,
+            inter_op_threads=1 if threads else None,
+        )
+
+    return build
+
+
+def _cuda_availability(device: torch.device) -> str | None:
+    return cuda_provider_problem() if device.type == "cuda" else None
+
+
+def _spec(mode: str, summary: str, devices: tuple[str, ...], parity_on=(), bench_on=()) -> BackendSpec:
+    return BackendSpec(
+        name="onnxruntime" + (f"-{mode}" if mode else ""),
+        summary=summary,
+        devices=devices,
+        forward=_forward(mode),
+        training=None,
+        no_training=NO_TRAINING,
+        parity_on=parity_on,
+        bench_on=bench_on,
+        availability=_cuda_availability,
+    )
+
+
+# On CUDA, bench's ONNX Runtime rows are the three explicit modes; plain "onnxruntime" runs there
+# too (as IOBinding), for sample and eval.
+ONNXRUNTIME = _spec(
+    "", "the exported .onnx; the CPU execution provider on cpu", ("cpu", "cuda"), ("cpu",), ("cpu",)
+)
+ONNXRUNTIME_IOBINDING = _spec(
+    "iobinding", "ORT CUDA, inputs and outputs bound as torch CUDA tensors", ("cuda",), ("cuda",), ("cuda",)
+)
+ONNXRUNTIME_NUMPY = _spec("numpy", "ORT CUDA, numpy in and out (end to end)", ("cuda",), ("cuda",), ("cuda",))
+ONNXRUNTIME_CUDAGRAPH = _spec(
+    "cudagraph", "ORT CUDA with enable_cuda_graph (fixed shapes and addresses)", ("cuda",), (), ("cuda",)
+)

@@ -1,0 +1,98 @@
+"""Every backend, in one list: parity, bench, sample and eval filter it, so adding a runtime is one
+module that declares its `BackendSpec`s, plus a line here (see base.py for the vocabulary)."""
+
+from __future__ import annotations
+
+import torch
+
+from gan.errors import GanError
+from gan.export.backends.base import (
+    Backend,
+    BackendSpec,
+    ModelSource,
+    NotApplicable,
+    Run,
+    Training,
+    Unavailable,
+)
+from gan.export.backends.chain import ChainBackend
+from gan.export.backends.compile import COMPILE, COMPILE_STEP
+from gan.export.backends.cudagraph import CUDAGRAPH
+from gan.export.backends.eager import EAGER, EAGER_ONEDNN
+from gan.export.backends.onnxruntime import (
+    ONNXRUNTIME,
+    ONNXRUNTIME_CUDAGRAPH,
+    ONNXRUNTIME_IOBINDING,
+    ONNXRUNTIME_NUMPY,
+)
+from gan.export.backends.torchscript import TORCHSCRIPT
+
+# In the order tables list them: eager first, the reference every other row is compared with.
+BACKENDS: tuple[BackendSpec, ...] = (
+    EAGER,
+    EAGER_ONEDNN,
+    TORCHSCRIPT,
+    ONNXRUNTIME,
+    ONNXRUNTIME_IOBINDING,
+    ONNXRUNTIME_NUMPY,
+    ONNXRUNTIME_CUDAGRAPH,
+    COMPILE,
+    COMPILE_STEP,
+    CUDAGRAPH,
+)
+NAMES = tuple(spec.name for spec in BACKENDS)
+
+
+def backend_spec(name: str, among: tuple[BackendSpec, ...] = BACKENDS) -> BackendSpec:
+    for spec in among:
+        if spec.name == name:
+            return spec
+    raise GanError(f"unknown backend {name!r}; choose one of {', '.join(s.name for s in among)}")
+
+
+def parity_backends(device: torch.device) -> list[BackendSpec]:
+    """What export and verify check against eager on this device."""
+    return [spec for spec in BACKENDS if device.type in spec.parity_on]
+
+
+def bench_backends(device: torch.device) -> list[BackendSpec]:
+    """What `gan bench` runs on this device unless told otherwise."""
+    return [spec for spec in BACKENDS if device.type in spec.bench_on]
+
+
+def sample_backends() -> tuple[BackendSpec, ...]:
+    """What may draw images for a user (sample, eval): the backends that parity proves."""
+    return tuple(spec for spec in BACKENDS if spec.parity_on)
+
+
+def build_backends(
+    spec: BackendSpec, source: ModelSource, device: torch.device, **options
+) -> dict[str, Backend]:
+    """`spec`'s backend for every model of `source`, plus "chain" (D(G(z))) when there is a D.
+    Raises Unavailable or NotApplicable (or GanError for a broken artifact) when it cannot run."""
+    if spec.forward is None:
+        raise NotApplicable(spec.no_forward)
+    if (problem := spec.problem(device)) is not None:
+        raise Unavailable(problem)
+    built = {model: spec.forward(source, model, device, options) for model in source.models}
+    if "discriminator" in built:
+        built["chain"] = ChainBackend(built["generator"], built["discriminator"])
+    return built
+
+
+__all__ = [
+    "BACKENDS",
+    "NAMES",
+    "Backend",
+    "BackendSpec",
+    "ModelSource",
+    "NotApplicable",
+    "Run",
+    "Training",
+    "Unavailable",
+    "backend_spec",
+    "bench_backends",
+    "build_backends",
+    "parity_backends",
+    "sample_backends",
+]

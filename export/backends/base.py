@@ -1,0 +1,121 @@
+"""The one backend vocabulary: what a backend is, what it declares it can do, and what it is built
+from.
+
+A backend turns a model, or an exported artifact of it, into a callable on a device.
+`backend.bind(*inputs)` prepares everything a run needs (device copies, IOBinding, output buffers)
+and returns a zero-argument call that runs the model once and returns its output as a torch
+tensor. Parity calls it once and compares; bench calls it many times and times it; sample and eval
+draw images with it. None of them writes its own loop around a model.
+
+Each backend module declares one or more `BackendSpec`s (gan.export.backends lists them all):
+whether it has a forward pass and how it trains, the devices it runs on, where parity checks it,
+where bench runs it by default, and why it cannot run here when it cannot.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+Run = Callable[[], torch.Tensor]
+# What the eager rows need and an export dir alone cannot give.
+NEEDS_ARCHITECTURE = "needs the model's Python classes: pass --arch SPEC (or use a run dir)"
+
+
+class Unavailable(Exception):
+    """This backend cannot run here; the message says why."""
+
+
+class NotApplicable(Exception):
+    """This backend has no such workload anywhere; the message says why."""
+
+
+class Backend(ABC):
+    name: str
+    device: torch.device
+    # True when every run writes its output into the same buffer, so a consumer may bind it once.
+    output_is_stable: bool = False
+
+    @abstractmethod
+    def bind(self, *inputs: torch.Tensor) -> Run: ...
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.bind(*inputs)()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name} on {self.device})"
+
+
+@dataclass
+class ModelSource:
+    """What backends are built from: an export dir's artifacts and/or eager modules.
+
+    `eager` maps "generator" (and "discriminator", when the model has one) to nn.Modules; without
+    it (an export dir alone, its Architecture not given) eager rows are unavailable.
+    `trust_code` False refuses TorchScript, which is code, not data (see docs/trust.md).
+    """
+
+    export_dir: Path | None = None
+    manifest: dict | None = None
+    eager: dict[str, nn.Module] | None = None
+    trust_code: bool = True
+
+    @property
+    def models(self) -> list[str]:
+        """The models present: "generator", and "discriminator" when there is one."""
+        if self.manifest is not None:
+            return [m for m in ("generator", "discriminator") if m in self.manifest["models"]]
+        return [m for m in ("generator", "discriminator") if (self.eager or {}).get(m) is not None]
+
+    def artifact(self, model: str, fmt: str) -> Path:
+        if self.manifest is None or self.export_dir is None:
+            raise Unavailable("needs an export dir (gan export)")
+        return Path(self.export_dir) / self.manifest["models"][model]["files"][fmt]
+
+    def module(self, model: str) -> nn.Module:
+        if not self.eager:
+            raise Unavailable(NEEDS_ARCHITECTURE)
+        return self.eager[model]
+
+
+# (source, model, device, options) -> a Backend for that model.
+Build = Callable[[ModelSource, str, torch.device, dict], Backend]
+# (generator, discriminator, example z) -> what this backend trains in their place.
+Wrap = Callable[[nn.Module, nn.Module, torch.Tensor], tuple[nn.Module, nn.Module]]
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a backend runs the GAN step (gan.train.step) for bench's train workloads."""
+
+    wrap: Wrap | None = None  # None: the modules as they are
+    whole_step: bool = False  # the whole iteration as one compiled graph, as `gan train` runs it
+    captured: bool = False  # each workload captured into a CUDA graph and replayed
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend: its name and what it can do."""
+
+    name: str
+    summary: str
+    devices: tuple[str, ...]  # device types it runs on
+    forward: Build | None  # None: no forward pass (`no_forward` says why)
+    training: Training | None  # None: no training path (`no_training` says why)
+    parity_on: tuple[str, ...] = ()  # device types on which export/verify check it against eager
+    bench_on: tuple[str, ...] = ()  # device types on which `gan bench` runs it by default
+    no_forward: str = ""
+    no_training: str = ""
+    # Why it cannot run on this device here (a missing library or provider), or None.
+    availability: Callable[[torch.device], str | None] | None = None
+
+    def problem(self, device: torch.device) -> str | None:
+        """Why this backend cannot run on `device` here, or None when it can be tried."""
+        if device.type not in self.devices:
+            return f"{self.name} runs on {' or '.join(self.devices)}, not {device.type}"
+        return self.availability(device) if self.availability is not None else None
