@@ -1,6 +1,6 @@
 """Seconds per epoch of `gan train` against the tutorial's DataLoader loop, measured side by side.
 
-    python -m bench.epoch_speed            # or: make bench-epoch
+    python -m gan.bench.epoch_speed        # or: make bench-epoch
 
 Each row trains the seed's MLP GAN on Fashion-MNIST at batch 64 in this one process, so the
 ratios are comparable even on a noisy shared machine; absolute seconds are not, across runs.
@@ -17,13 +17,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gan.bench.environment import cpu_model
 from gan.bench.peak import matmul_peak_gflops
-from gan.bench.runner import cpu_model
 from gan.bench.tutorial_loop import time_tutorial_epoch
-from gan.config import TrainConfig
+from gan.console import silence_known_noise
 from gan.data import load_dataset
-from gan.quiet import silence_known_noise
-from gan.trainer import train
+from gan.train.config import TrainConfig
+from gan.train.loop import train
 
 
 def time_gan_train(compile: bool, gemm: str, epochs: int, data_dir: Path | None) -> tuple[float, float, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from gan.bench.timing import StopRule, measure
+from gan.export.backends.onnxruntime import bind_session, cuda_provider_problem
 
 
 def _torch_mm(a: torch.Tensor, b: torch.Tensor) -> Callable[[], object]:
@@ -43,8 +44,6 @@ def _onnxruntime(a: torch.Tensor, b: torch.Tensor) -> Callable[[], object]:
         providers = ["CPUExecutionProvider"]
     session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
     if a.device.type == "cuda":  # device-resident, as the onnxruntime-iobinding backend runs
-        from gan.export.backends import bind_session
-
         return bind_session(session, {"A": a, "B": b}, a.device)
     feed = {"A": a.numpy(), "B": b.numpy()}
     return lambda: session.run(None, feed)
@@ -52,8 +51,6 @@ def _onnxruntime(a: torch.Tensor, b: torch.Tensor) -> Callable[[], object]:
 
 def _engines(device: torch.device) -> dict[str, Callable]:
     if device.type == "cuda":
-        from gan.export.backends import cuda_provider_problem
-
         engines = {"cuBLAS (torch.mm)": _torch_mm}
         if cuda_provider_problem() is None:
             engines["onnxruntime CUDA"] = _onnxruntime

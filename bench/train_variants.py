@@ -1,34 +1,27 @@
-"""Ways to run the training step, each exposing the three train workloads as bound calls.
+"""Each backend's way of running the GAN step, exposing the three train workloads as bound calls.
 
-Every variant runs gan.step's algorithm; they differ only in what executes the modules:
-- eager: the modules as they are;
-- eager-onednn: the same, with every nn.Linear on torch's oneDNN (gan.gemm_engine);
-- torchscript: G and D traced in train mode, trained with autograd and the same Adam;
-- compile: G and D through torch.compile;
-- compile-step: the whole iteration as one compiled graph, exactly what `gan train` runs;
-- cudagraph: the eager step captured into CUDA graphs and replayed.
-ONNX Runtime has no row here that runs: it has no maintained training path.
+Every variant runs gan.train.step's algorithm; they differ only in what executes the modules, as
+each backend's `Training` declares (gan.export.backends): the modules as they are, wrapped
+(oneDNN linears, traced, compiled), the whole iteration as one compiled graph, or each workload
+captured into a CUDA graph.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from gan.architecture import has_batch_statistics
-from gan.export.registry import NotApplicable, Unavailable
-from gan.gemm_engine import onednn_problem, use_engine
-from gan.step import GanStep, make_optimizer
+from gan.export.backends import BackendSpec, NotApplicable, Unavailable, backend_spec
+from gan.export.backends.cudagraph import capture
+from gan.models.architecture import has_batch_statistics
+from gan.train.adam import make_optimizer
+from gan.train.step import GanStep
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
-ORT_TRAIN_REASON = (
-    "ONNX Runtime has no maintained training path (onnxruntime-training is retired); inference only"
-)
 WHOLE_GRAPH_ONLY = "compiled as one whole-iteration graph only (see train iteration)"
 
 
@@ -52,46 +45,15 @@ class TrainSetup:
     device: torch.device
 
 
-def _traced(generator, discriminator, z):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        generator = torch.jit.trace(generator, z, check_trace=False)
-        with torch.no_grad():
-            example = generator(z)
-        return generator, torch.jit.trace(discriminator, example, check_trace=False)
-
-
-def _onednn(generator, discriminator, z):
-    return use_engine(generator, "onednn"), use_engine(discriminator, "onednn")
-
-
-def _compiled(generator, discriminator, z):
-    return torch.compile(generator), torch.compile(discriminator)
-
-
-# How each variant wraps G and D before the step runs them (None: as they are).
-MODULE_WRAPPERS = {
-    "eager": None,
-    "eager-onednn": _onednn,
-    "torchscript": _traced,
-    "compile": _compiled,
-    "compile-step": None,
-    "cudagraph": None,
-}
-
-
-def make_train_variant(name: str, setup: TrainSetup, seed: int = 0) -> TrainVariant:
-    if name.startswith("onnxruntime"):
-        raise NotApplicable(ORT_TRAIN_REASON)
-    if name not in MODULE_WRAPPERS:
-        raise Unavailable(f"{name} has no training path")
-    if name == "cudagraph" and setup.device.type != "cuda":
-        raise Unavailable("CUDA graphs need a CUDA device")
-    if name == "eager-onednn" and (problem := onednn_problem(setup.device, compiled=False)) is not None:
+def make_train_variant(backend: BackendSpec | str, setup: TrainSetup, seed: int = 0) -> TrainVariant:
+    spec = backend_spec(backend) if isinstance(backend, str) else backend
+    if spec.training is None:
+        raise NotApplicable(spec.no_training)
+    if (problem := spec.problem(setup.device)) is not None:
         raise Unavailable(problem)
     if setup.discriminator is None:
         raise NotApplicable("no discriminator: a generator-only model has no training step")
-    device = setup.device
+    training, device = spec.training, setup.device
     generator = copy.deepcopy(setup.generator).to(device).train()
     discriminator = copy.deepcopy(setup.discriminator).to(device).train()
     rng = torch.Generator(device=device).manual_seed(seed)
@@ -101,31 +63,25 @@ def make_train_variant(name: str, setup: TrainSetup, seed: int = 0) -> TrainVari
     z = torch.randn(setup.batch, *setup.z_shape, device=device, generator=rng)
     # Read before wrapping: a traced or compiled module no longer shows its BatchNorm layers.
     concat = not has_batch_statistics(discriminator)
-    if (wrap := MODULE_WRAPPERS[name]) is not None:
-        generator, discriminator = wrap(generator, discriminator, z)
-    capturable = name == "cudagraph"
+    if training.wrap is not None:
+        generator, discriminator = training.wrap(generator, discriminator, z)
     step = GanStep(
         generator,
         discriminator,
-        make_optimizer(generator, 2e-4, (0.5, 0.999), capturable=capturable),
-        make_optimizer(discriminator, 2e-4, (0.5, 0.999), capturable=capturable),
+        make_optimizer(generator, 2e-4, (0.5, 0.999), capturable=training.captured),
+        make_optimizer(discriminator, 2e-4, (0.5, 0.999), capturable=training.captured),
         output_kind=setup.output_kind,
-        compile=name == "compile-step",
+        compile=training.whole_step,
     )
     step.concat_d_pass = concat
-    if name == "compile-step":
-        return TrainVariant(
-            name,
-            {"iteration": lambda: step(real, z)},
-            {"d_step": WHOLE_GRAPH_ONLY, "g_step": WHOLE_GRAPH_ONLY},
-        )
+    if training.whole_step:
+        not_applicable = {"d_step": WHOLE_GRAPH_ONLY, "g_step": WHOLE_GRAPH_ONLY}
+        return TrainVariant(spec.name, {"iteration": lambda: step(real, z)}, not_applicable)
     runs = {
         "d_step": lambda: step.d_step(real, z),
         "g_step": lambda: step.g_step(z),
         "iteration": lambda: step.eager(real, z),
     }
-    if name == "cudagraph":
-        from gan.export.cuda_graph import capture
-
+    if training.captured:
         runs = {workload: capture(run) for workload, run in runs.items()}
-    return TrainVariant(name, runs)
+    return TrainVariant(spec.name, runs)

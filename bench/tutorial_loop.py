@@ -17,7 +17,7 @@ from torchvision import transforms
 
 from gan.data import Dataset
 from gan.data.idx import write_idx
-from gan.models import mlp
+from gan.models.builtins import mlp
 
 
 def write_torchvision_raw(dataset: Dataset, root: Path) -> Path:

@@ -1,0 +1,53 @@
+"""A bench run's results: the environment it ran in, its settings, and one row per workload,
+backend and batch. The dataclass saves itself as the JSON that `gan bench --json` writes and
+`gan bench compare` and `gan report` read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from gan.bench.rows import BenchRow
+from gan.errors import GanError
+from gan.files.atomic import write_text
+
+
+@dataclass
+class BenchResults:
+    environment: dict
+    config: dict
+    rows: list[BenchRow]
+
+    def to_dict(self) -> dict:
+        return {
+            "environment": self.environment,
+            "config": self.config,
+            "results": [r.to_dict() for r in self.rows],
+        }
+
+    def save(self, path: Path) -> None:
+        write_text(path, json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> BenchResults:
+        """A saved run, with every row checked, or one line saying what is wrong."""
+        try:
+            data = json.loads(Path(path).read_text())
+            rows = [BenchRow.from_dict(r) for r in data["results"]]
+            data["environment"]["device_name"], data["config"]["device"]
+            return cls(data["environment"], data["config"], rows)
+        except FileNotFoundError:
+            raise GanError(f"bench report {path} does not exist") from None
+        except IsADirectoryError:
+            raise GanError(f"bench report {path} is a directory") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise GanError(
+                f"{path} is not a gan bench JSON report ({type(error).__name__}: {error})"
+            ) from None
+
+    @property
+    def failed_named_rows(self) -> list[BenchRow]:
+        """Rows the user named in --backends that could not run (unavailable or error)."""
+        named = self.config.get("backends_named") or []
+        return [r for r in self.rows if r.status in ("unavailable", "error") and r.backend in named]

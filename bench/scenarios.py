@@ -1,0 +1,97 @@
+"""What `gan bench` measures, one scenario per workload: a forward pass of G, D or D(G(z)), or a
+training step (the D step, the G step, the full iteration). Each `run(subject, backend, batch)`
+times one backend at one batch and returns its row; the runner scales it by FLOPs and the peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gan.bench.rows import BenchRow
+from gan.bench.subject import Subject
+from gan.bench.timing import measure
+from gan.errors import GanError
+from gan.export.backends import BackendSpec, NotApplicable, Unavailable
+
+NO_DISCRIMINATOR = "no discriminator: a generator-only model"
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Inference of one model at a batch."""
+
+    workload: str
+    model: str  # "generator", "discriminator" or "chain" (D(G(z))); also its FLOP count's key
+
+    @property
+    def flops_key(self) -> str:
+        return self.model
+
+    def run(self, subject: Subject, backend: BackendSpec, batch: int) -> BenchRow:
+        def bind() -> Callable:
+            if self.model != "generator" and not subject.has_discriminator:
+                raise NotApplicable(NO_DISCRIMINATOR)
+            return subject.forward_backend(backend, self.model).bind(subject.inputs(batch)[self.model])
+
+        return timed_row(BenchRow(self.workload, backend.name, str(subject.device), batch), bind, subject)
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """One training step, both Adam updates included, on synthetic data of the model's shapes."""
+
+    workload: str
+    step: str  # "d_step", "g_step" or "iteration" (gan.bench.train_variants); its FLOP count's key
+
+    @property
+    def flops_key(self) -> str:
+        return self.step
+
+    def run(self, subject: Subject, backend: BackendSpec, batch: int) -> BenchRow:
+        def bind() -> Callable:
+            if not subject.has_discriminator:
+                raise NotApplicable(NO_DISCRIMINATOR)
+            variant = subject.train_variant(backend, batch)
+            if self.step in variant.not_applicable:
+                raise NotApplicable(variant.not_applicable[self.step])
+            return variant.runs[self.step]
+
+        return timed_row(BenchRow(self.workload, backend.name, str(subject.device), batch), bind, subject)
+
+
+SCENARIOS = {
+    "forward": (
+        Forward("forward G", "generator"),
+        Forward("forward D", "discriminator"),
+        Forward("forward D(G(z))", "chain"),
+    ),
+    "train": (
+        TrainStep("train D step", "d_step"),
+        TrainStep("train G step", "g_step"),
+        TrainStep("train iteration", "iteration"),
+    ),
+}
+
+
+def timed_row(row: BenchRow, bind: Callable[[], Callable], subject: Subject) -> BenchRow:
+    """The row with the timings of the call `bind` returns, or the reason it could not run."""
+    try:
+        measurement = measure(bind(), subject.device, subject.stop_rule)
+    except (Unavailable, GanError) as error:
+        return _with_status(row, "unavailable", str(error))
+    except NotApplicable as error:
+        return _with_status(row, "n/a", str(error))
+    except Exception as error:  # one backend failing must not take the other rows with it
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        return _with_status(row, "error", f"{type(error).__name__}: {first}")
+    for key, value in measurement.summary().items():
+        setattr(row, key, value)
+    row.samples_ms = measurement.samples_ms
+    row.throughput_per_s = row.batch_size / (row.median_ms / 1e3)
+    return row
+
+
+def _with_status(row: BenchRow, status: str, reason: str) -> BenchRow:
+    row.status, row.reason = status, reason
+    return row

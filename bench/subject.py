@@ -1,0 +1,96 @@
+"""What a bench run measures and how: an export dir's artifacts, the eager modules when their
+classes are known, the device, threads and stop rule. Each backend, and each train variant, is
+built once here and reused by every scenario and batch that needs it."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan.bench.timing import StopRule
+from gan.bench.train_variants import TrainSetup, TrainVariant, make_train_variant
+from gan.errors import GanError
+from gan.export.backends import (
+    Backend,
+    BackendSpec,
+    ModelSource,
+    NotApplicable,
+    Unavailable,
+    build_backends,
+)
+from gan.export.backends.base import NEEDS_ARCHITECTURE
+from gan.export.inputs import example_inputs
+
+
+@dataclass
+class Subject:
+    export_dir: Path
+    manifest: dict
+    eager: dict[str, nn.Module] | None  # None: the Architecture is unknown, eager rows cannot run
+    device: torch.device
+    threads: int
+    stop_rule: StopRule
+    trust_code: bool = True
+    _forward: dict[str, dict | Exception] = field(default_factory=dict, repr=False)
+    _train: dict[tuple[str, int], TrainVariant | Exception] = field(default_factory=dict, repr=False)
+    _inputs: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_discriminator(self) -> bool:
+        return "discriminator" in self.manifest["models"]
+
+    def inputs(self, batch: int) -> dict[str, torch.Tensor]:
+        """Seeded inputs of each model at `batch` (the same for every backend)."""
+        if batch not in self._inputs:
+            self._inputs[batch] = example_inputs(
+                self.manifest["z_shape"], self.manifest["image_shape"], batch, 0
+            )
+        return self._inputs[batch]
+
+    def forward_backend(self, spec: BackendSpec, model: str) -> Backend:
+        """`spec`'s backend of `model`; raises why not, the same way every time it is asked."""
+        if spec.name not in self._forward:
+            self._forward[spec.name] = _built_or_error(lambda: self._build_forward(spec))
+        return _raise_or_return(self._forward[spec.name])[model]
+
+    def train_variant(self, spec: BackendSpec, batch: int) -> TrainVariant:
+        key = (spec.name, batch)
+        if key not in self._train:
+            self._train[key] = _built_or_error(lambda: make_train_variant(spec, self.train_setup(batch)))
+        return _raise_or_return(self._train[key])
+
+    def train_setup(self, batch: int, device: torch.device | None = None) -> TrainSetup:
+        if self.eager is None:
+            raise Unavailable(NEEDS_ARCHITECTURE)
+        return TrainSetup(
+            generator=self.eager["generator"],
+            discriminator=self.eager.get("discriminator"),
+            output_kind=self.manifest["discriminator_output"] or "probability",
+            z_shape=tuple(self.manifest["z_shape"]),
+            image_shape=tuple(self.manifest["image_shape"]),
+            batch=batch,
+            device=device or self.device,
+        )
+
+    def _build_forward(self, spec: BackendSpec) -> dict[str, Backend]:
+        # Copies: a backend moves its modules to its device and may wrap them.
+        eager = {k: copy.deepcopy(v) for k, v in self.eager.items()} if self.eager else None
+        source = ModelSource(self.export_dir, self.manifest, eager, trust_code=self.trust_code)
+        return build_backends(spec, source, self.device, threads=self.threads)
+
+
+def _built_or_error(build):
+    try:
+        return build()
+    except (Unavailable, NotApplicable, GanError) as error:
+        return error
+
+
+def _raise_or_return(built):
+    if isinstance(built, Exception):
+        raise built
+    return built
