@@ -1,0 +1,159 @@
+"""`gan bench` and `gan bench compare`: how fast every runtime runs the models and the steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from gan.cli.common import Untrusted, console, csv_list, err_console, int_list, user_errors
+
+
+class RunByDefault(TyperGroup):
+    """`gan bench [EXPORT_DIR] [options]` runs the benchmark; `gan bench compare A B` compares."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+ExportDir = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Export dir to benchmark exactly; without one, a fresh seeded model is exported.",
+        show_default=False,
+    ),
+]
+BatchSizes = Annotated[str, typer.Option(help="Batch size, or a comma list for a sweep (e.g. 1,64,1024).")]
+Workloads = Annotated[str, typer.Option(help="Comma list: forward, train.")]
+Backends = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma list of backends; `gan bench backends` lists them and what each can do. "
+        "[default: all that bench runs on the device]",
+        show_default=False,
+    ),
+]
+JsonPath = Annotated[
+    Path | None, typer.Option("--json", help="Write the full results here.", show_default=False)
+]
+Plot = Annotated[Path | None, typer.Option(help="Write a throughput chart PNG here.", show_default=False)]
+Quick = Annotated[bool, typer.Option(help="Fewer iterations and less time per row.")]
+Threads = Annotated[
+    int | None,
+    typer.Option(help="torch and ONNX Runtime intra-op threads [default: torch's].", show_default=False),
+]
+Arch = Annotated[
+    str | None,
+    typer.Option(
+        help="Architecture: of the fresh model without EXPORT_DIR [default: mlp]; with one, it gives "
+        "the eager, compile and train rows for a model defined in your own file.",
+        show_default=False,
+    ),
+]
+Wide = Annotated[bool, typer.Option(help="Also show p90, p99, IQR, GFLOP/s and cold-start columns.")]
+
+
+@user_errors
+def run(
+    export_dir: ExportDir = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    batch_size: BatchSizes = "64",
+    workloads: Workloads = "forward,train",
+    backends: Backends = None,
+    json_path: JsonPath = None,
+    plot: Plot = None,
+    quick: Quick = False,
+    threads: Threads = None,
+    arch: Arch = None,
+    wide: Wide = False,
+    untrusted: Untrusted = False,
+):
+    """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
+
+    Reports median/p90/p99/IQR, throughput, speed-up vs eager, GFLOP/s and % of the matmul peak
+    measured in the same run. A backend that cannot run here is listed with the reason; the exit
+    code is non-zero only if you named it in --backends.
+    """
+    from gan.bench.chart import save_chart
+    from gan.bench.runner import BenchConfig, run_bench
+    from gan.bench.table import bench_table
+    from gan.device import resolve_device
+    from gan.files.atomic import check_writable
+
+    config = BenchConfig(
+        device=resolve_device(device),
+        batch_sizes=int_list(batch_size, "--batch-size"),
+        workloads=csv_list(workloads),
+        backends=csv_list(backends) if backends else None,
+        quick=quick,
+        threads=threads,
+        arch=arch,
+        trust_code=not untrusted,
+    )
+    for path in (json_path, plot):
+        if path is not None:
+            check_writable(path)  # before the benchmark runs, not after, so nothing is lost
+    results = run_bench(config, export_dir, console=console)
+    console.print(bench_table(results, wide=wide))
+    if json_path is not None:
+        results.save(json_path)
+        console.print(f"report: {json_path}")
+    if plot is not None:
+        save_chart(results, plot)
+        console.print(f"chart: {plot}")
+    if failed := results.failed_named_rows:
+        for backend, status, reason in dict.fromkeys((r.backend, r.status, r.reason) for r in failed):
+            err_console.print(f"[red]{status}:[/] {backend}: {reason}", highlight=False)
+        raise typer.Exit(1)
+
+
+@user_errors
+def compare(
+    base: Annotated[Path, typer.Argument(help="The baseline --json report.")],
+    new: Annotated[Path, typer.Argument(help="The report to judge.")],
+    fail_above: Annotated[
+        float, typer.Option(help="Exit 1 if any common row's median grew by more than this percentage.")
+    ] = 10.0,
+):
+    """Per-row ratios of two bench reports; exit 1 on a regression above --fail-above."""
+    from gan.bench.compare import compare_results
+    from gan.bench.results import BenchResults
+
+    table, regressions = compare_results(BenchResults.load(base), BenchResults.load(new), fail_above)
+    console.print(table)
+    if regressions:
+        err_console.print(f"[bold red]{len(regressions)} row(s) regressed by more than {fail_above:g}%")
+        raise typer.Exit(1)
+
+
+@user_errors
+def backends():
+    """List every backend: the devices it runs on, whether it has a forward pass and a training
+    path, where parity checks it, where bench runs it by default, and whether it can run here."""
+    import torch
+    from rich.table import Table
+
+    from gan.export.backends import BACKENDS
+
+    table = Table(title="backends", title_justify="left")
+    for column in ("backend", "devices", "forward", "train", "parity on", "bench runs it on", "here"):
+        table.add_column(column)
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for spec in BACKENDS:
+        here = [d.type for d in devices if spec.problem(d) is None]
+        table.add_row(
+            spec.name,
+            "/".join(spec.devices),
+            "yes" if spec.forward else "no",
+            "yes" if spec.training else "no",
+            "/".join(spec.parity_on) or "-",
+            "/".join(spec.bench_on) or "-",
+            "/".join(here) or "[yellow]no",
+        )
+    console.print(table)
+    for spec in BACKENDS:
+        console.print(f"[bold]{spec.name}[/]: {spec.summary}", highlight=False)

@@ -1,0 +1,65 @@
+"""What every command shares: the consoles, the one-line treatment of user errors, and the
+options that several commands take."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gan.errors import GanError
+
+# Piped output (CI logs, files) is laid out for 100 columns; the tables are made to fit that.
+console = Console(width=None if sys.stdout.isatty() else 100)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 100)
+
+
+def user_errors(command):
+    """A GanError becomes one red line on stderr and exit code 2; anything else is a bug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GanError as error:
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where datasets are cached [default: $GAN_DATA_DIR or ./data].",
+        envvar="GAN_DATA_DIR",
+        show_default=False,
+    ),
+]
+Device = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+Untrusted = Annotated[
+    bool,
+    typer.Option(
+        help="The export dir came from someone else: load data only (ONNX, JSON, npz), never "
+        "TorchScript, which is code."
+    ),
+]
+ARCH_HELP = (
+    "mlp, dcgan, an installed architecture (entry point gan_toolkit.architectures), "
+    "or your own: path/to/file.py:NAME or package.module:NAME."
+)
+
+
+def csv_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def int_list(value: str, option: str) -> list[int]:
+    try:
+        return [int(item) for item in csv_list(value)]
+    except ValueError:
+        raise GanError(f"{option} takes whole numbers separated by commas, got {value!r}") from None

@@ -1,0 +1,123 @@
+"""`gan export`, `gan verify` and `gan sample`: artifacts, their parity, and images from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gan.cli.common import Device, Untrusted, console, err_console, user_errors
+
+
+@user_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir written by gan train or gan import.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Export dir [default: RUN_DIR/export].", show_default=False)
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="cpu, or cuda to also check eager/TorchScript/ONNX Runtime on the GPU.")
+    ] = "cpu",
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
+    exporter: Annotated[
+        str, typer.Option(help="dynamo (torch.export-based, torch's default) or torchscript (legacy).")
+    ] = "dynamo",
+    force: Annotated[bool, typer.Option(help="Replace an existing export dir.")] = False,
+):
+    """Export G and D to TorchScript and ONNX, with manifest.json and golden I/O, and prove parity.
+
+    Exits 1 when any backend disagrees with eager PyTorch beyond tolerance.
+    """
+    from gan.device import resolve_device
+    from gan.export.exporter import PARITY_GRID, export_run
+
+    result = export_run(
+        run_dir,
+        out,
+        device=resolve_device(device),
+        opset=opset,
+        exporter=exporter,
+        force=force,
+        console=console,
+    )
+    if result.notices:
+        console.print(
+            "[dim]note: torch marks TorchScript (torch.jit.trace/save) as deprecated; the .pt "
+            "files are still exported because many deployments load them."
+        )
+    _print_parity(result.comparisons, result.image_results, result.export_dir / PARITY_GRID)
+    console.print(
+        f"exported to {result.export_dir} in {result.seconds:.1f} s (exporter {exporter}, opset {opset})"
+    )
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@user_errors
+def verify(
+    export_dir: Annotated[Path, typer.Argument(help="An export dir written by gan export.")],
+    device: Device = "cpu",
+    grid: Annotated[
+        Path | None,
+        typer.Option(help="Also save the fixed-noise grids side by side here (PNG).", show_default=False),
+    ] = None,
+    untrusted: Untrusted = False,
+):
+    """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch.
+
+    Nothing is written into EXPORT_DIR, so it can be read-only.
+    """
+    from gan.device import resolve_device
+    from gan.export.verify import verify_export
+
+    comparisons, image_results = verify_export(
+        export_dir, resolve_device(device), grid_path=grid, trust_code=not untrusted
+    )
+    _print_parity(comparisons, image_results, grid)
+    if not all(c.passed for c in comparisons) or not all(r["passed"] for r in image_results):
+        raise typer.Exit(1)
+
+
+@user_errors
+def sample(
+    source: Annotated[Path, typer.Argument(help="A run dir, an export dir, or a .pt/.onnx file.")],
+    backend: Annotated[
+        str, typer.Option(help="eager, torchscript, onnxruntime (or, on cuda, onnxruntime-iobinding/-numpy).")
+    ] = "onnxruntime",
+    n: Annotated[int, typer.Option("-n", help="How many images.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed for z; the same seed gives the same images.")] = 0,
+    device: Device = "cpu",
+    out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
+    untrusted: Untrusted = False,
+):
+    """Generate images with the exported (or eager) generator on any backend."""
+    from gan.device import resolve_device
+    from gan.export.sample import sample_images
+    from gan.report.pictures import save_grid
+
+    images = sample_images(source, backend, n, seed, resolve_device(device), trust_code=not untrusted)
+    save_grid(images, out)
+    console.print(f"wrote {n} images from {backend} to {out}")
+
+
+def _print_parity(comparisons, image_results, grid: Path | None) -> None:
+    from gan.export.parity import parity_table
+
+    failed = [c for c in comparisons if not c.passed]
+    console.print(parity_table(comparisons))
+    for c in failed:
+        detail = c.error or f"max abs {c.max_abs:.2e}, needs atol >= {c.min_passing_atol:.2e}"
+        err_console.print(
+            f"[red]mismatch:[/] {c.model} on {c.backend} ({c.device}), batch {c.batch}: {detail}"
+        )
+    for r in image_results:
+        mark = "[green]pass" if r["passed"] else "[bold red]FAIL"
+        console.print(
+            f"fixed-noise grid, {r['backend']} ({r['device']}): max pixel diff {r['max_pixel_diff']} {mark}"
+        )
+    if grid is not None:
+        console.print(f"fixed-noise grids side by side: {grid}")
+    total = len(comparisons)
+    verdict = "[green]all match" if not failed else f"[bold red]{len(failed)} of {total} comparisons FAILED"
+    console.print(f"parity: {total - len(failed)}/{total} comparisons within tolerance; {verdict}")
