@@ -1,9 +1,13 @@
-"""The judge for image quality: a small CNN trained here, deterministically, on the real data.
+"""The judge for image quality: a small CNN trained, deterministically, on the real data.
 
 No Inception weights can be downloaded, and Inception fits 28x28 grayscale badly anyway, so the
 Fréchet distance is measured in the penultimate features of this classifier instead (FCD).
-It is trained once per dataset, cached beside the data with its sha256, and retrained whenever
-the cache fails that check.
+
+FID compares across papers only because its Inception weights are fixed, so the classifiers of the
+bundled datasets are fixed too: trained once by `train_classifier`, committed beside this module
+(classifiers/NAME.safetensors, with their sha256, version and test accuracy) and loaded by
+default. A dataset without a pinned classifier, or a pinned file that fails its sha256, gets one
+trained here and cached beside the data, retrained whenever that cache fails its check.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from gan.atomic import atomic_path, write_text
 from gan.data import Dataset
-from gan.hashing import sha256_file
-from gan.step import normalize
+from gan.data.images import normalize
+from gan.files.atomic import atomic_path, write_text
+from gan.files.hashing import sha256_file
 
 # Minimum test accuracy for the features to be trusted, per dataset.
 REQUIRED_ACCURACY = {"fashion-mnist": 0.90, "mnist": 0.98}
 EPOCHS, BATCH, MAX_LR, SEED = 3, 128, 3e-3, 0
+PINNED_DIR = Path(__file__).parent / "classifiers"
+# Bumped whenever the pinned weights change: FCD figures compare only at the same version.
+PINNED_VERSION = 1
 
 
 class Classifier(nn.Module):
@@ -63,41 +70,80 @@ class FeatureExtractor(nn.Module):
         return self.classifier.features(images)
 
 
+def pinned_paths(dataset: str, pinned_dir: Path = PINNED_DIR) -> tuple[Path, Path]:
+    return pinned_dir / f"{dataset}.safetensors", pinned_dir / f"{dataset}.json"
+
+
 def cache_paths(data_dir: Path, dataset: str) -> tuple[Path, Path]:
     return data_dir / f"classifier-{dataset}.safetensors", data_dir / f"classifier-{dataset}.json"
 
 
 def load_or_train_classifier(
-    dataset: Dataset, data_dir: Path, device: torch.device, log: Callable[[str], None] = lambda _: None
+    dataset: Dataset,
+    data_dir: Path,
+    device: torch.device,
+    log: Callable[[str], None] = lambda _: None,
+    pinned_dir: Path = PINNED_DIR,
 ) -> tuple[Classifier, dict]:
+    """The dataset's pinned classifier, else the one cached in `data_dir`, else one trained now
+    and cached; with its record (`source` says which: "pinned" or "trained here")."""
+    weights_path, meta_path = pinned_paths(dataset.name, pinned_dir)
+    if weights_path.exists():
+        if (found := _load_checked(weights_path, meta_path, device)) is not None:
+            return found
+        log(f"pinned classifier {weights_path} fails its sha256 check; using one trained here")
     weights_path, meta_path = cache_paths(Path(data_dir), dataset.name)
-    if weights_path.exists() and meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-            meta = meta if isinstance(meta, dict) and isinstance(meta.get("test_accuracy"), float) else {}
-        except (OSError, ValueError):
-            meta = {}  # a corrupt cache is rebuilt, as the dataset cache is
-        if sha256_file(weights_path) == meta.get("sha256"):
-            classifier = Classifier()
-            classifier.load_state_dict(load_file(str(weights_path)))
-            return classifier.to(device).eval(), meta
+    if weights_path.exists():
+        if (found := _load_checked(weights_path, meta_path, device)) is not None:
+            return found
         log(f"classifier cache {weights_path} fails its sha256 check; retraining it")
     log(f"training the {dataset.name} feature classifier (once; cached in {data_dir})")
     classifier, accuracy = train_classifier(dataset, device)
+    save_classifier(classifier, weights_path, meta_path, dataset.name, accuracy, source="trained here")
+    return classifier.eval(), json.loads(meta_path.read_text())
+
+
+def _load_checked(
+    weights_path: Path, meta_path: Path, device: torch.device
+) -> tuple[Classifier, dict] | None:
+    """The classifier in `weights_path` if its record's sha256 matches, else None (rebuilt, as a
+    corrupt dataset cache is)."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("test_accuracy"), float):
+        return None
+    if sha256_file(weights_path) != meta.get("sha256"):
+        return None
+    classifier = Classifier()
+    classifier.load_state_dict(load_file(str(weights_path)))
+    return classifier.to(device).eval(), meta
+
+
+def save_classifier(
+    classifier: Classifier, weights_path: Path, meta_path: Path, dataset: str, accuracy: float, source: str
+) -> None:
     with atomic_path(weights_path) as tmp:
         save_file({k: v.cpu().contiguous() for k, v in classifier.state_dict().items()}, str(tmp))
+    sha256 = sha256_file(weights_path)
     meta = {
-        "dataset": dataset.name,
+        "dataset": dataset,
+        # Names the weights: the pinned ones by release, a local one by its hash.
+        "version": f"{dataset}-v{PINNED_VERSION}" if source == "pinned" else f"local-{sha256[:12]}",
+        "source": source,
         "test_accuracy": accuracy,
         "epochs": EPOCHS,
         "seed": SEED,
-        "sha256": sha256_file(weights_path),
+        "torch": torch.__version__,
+        "sha256": sha256,
     }
     write_text(meta_path, json.dumps(meta, indent=2))
-    return classifier.eval(), meta
 
 
-def train_classifier(dataset: Dataset, device: torch.device) -> tuple[Classifier, float]:
+def train_classifier(
+    dataset: Dataset, device: torch.device, epochs: int = EPOCHS
+) -> tuple[Classifier, float]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         classifier = Classifier().to(device)
@@ -110,9 +156,9 @@ def train_classifier(dataset: Dataset, device: torch.device) -> tuple[Classifier
     optimizer = torch.optim.Adam(classifier.parameters(), lr=MAX_LR)
     steps_per_epoch = -(-len(images) // BATCH)
     # One-cycle: three epochs at a high peak rate reach what five at a constant rate do.
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, MAX_LR, total_steps=EPOCHS * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, MAX_LR, total_steps=epochs * steps_per_epoch)
     classifier.train()
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(len(images), generator=rng, device=device)
         for start in range(0, len(images), BATCH):
             index = order[start : start + BATCH]
