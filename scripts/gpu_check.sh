@@ -7,18 +7,25 @@
 #   5. 10-epoch gan train --device cuda for mlp and dcgan, timed;
 #   6. the tutorial's own DataLoader loop on the same GPU for one epoch, for the ratio.
 # Usage: scripts/gpu_check.sh OUT_DIR   (logs and JSON land there)
-# From a venv with gan installed, or on an image with the packages from the repository root
-# (PYTHON=python3; with onnxruntime-gpu assembled per DEVELOPERS.md, PYTHONPATH=/tmp/ort-site).
+# Needs a Python with torch, onnxruntime (onnxruntime-gpu for the ORT CUDA rows, e.g. on
+# PYTHONPATH=/tmp/ort-site) and this package's other dependencies; PYTHON picks it (default: the
+# checkout's .venv). This checkout is installed into a directory of its own first: export/ and
+# bench/ only become gan.export and gan.bench when installed, and nothing here relies on the
+# repository root being on sys.path.
 set -uo pipefail
 OUT=${1:?usage: scripts/gpu_check.sh OUT_DIR}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+SITE=$(mktemp -d)/site
+"$PY" -m pip install --quiet --no-deps --no-build-isolation --target "$SITE" . \
+  || { echo "could not install this checkout into $SITE (needs setuptools>=68 in $PY)"; exit 3; }
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export GAN_DATA_DIR=${GAN_DATA_DIR:-$PWD/data}
-GAN=("$PY" -m gan)
+# -P: the repository root is never put on sys.path, so only the installed package is found.
+GAN=("$PY" -P -m gan)
 status=0
-seconds() { "$PY" -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$@"; }
+seconds() { "$PY" -P -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$@"; }
 
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
@@ -30,14 +37,14 @@ cat "$OUT/env.txt"
 
 if [ -z "${SKIP_TESTS:-}" ]; then  # SKIP_TESTS=1 reruns only the measurements
   echo "== CUDA tests" | tee "$OUT/cuda_tests.log"
-  timeout 150 "$PY" -m pytest -q -m cuda -p no:cacheprovider tests 2>&1 | tee -a "$OUT/cuda_tests.log" || status=1
+  timeout 150 "$PY" -P -m pytest -q -m cuda -p no:cacheprovider tests 2>&1 | tee -a "$OUT/cuda_tests.log" || status=1
 fi
 
 echo "== a user architecture on CUDA" | tee "$OUT/user_arch.log"
 user=$(mktemp -d)
-"$PY" - "$user" <<'PYEOF' 2>&1 | tee -a "$OUT/user_arch.log"
+"$PY" -P - "$user" <<'PYEOF' 2>&1 | tee -a "$OUT/user_arch.log"
 import sys, torch
-from gan.architectures import load_architecture
+from gan.models.spec import load_architecture
 arch, _ = load_architecture("examples/my_gan.py:TINY_DCGAN64")
 g, d = arch.build(0)
 torch.save(g.state_dict(), f"{sys.argv[1]}/g.pth"); torch.save(d.state_dict(), f"{sys.argv[1]}/d.pth")
@@ -64,7 +71,7 @@ for arch in mlp dcgan; do
 done
 
 echo "== the tutorial's DataLoader loop, one epoch on the same GPU" | tee "$OUT/tutorial_cuda.log"
-timeout 180 "$PY" - <<'PYEOF' 2>&1 | tee -a "$OUT/tutorial_cuda.log" || status=1
+timeout 180 "$PY" -P - <<'PYEOF' 2>&1 | tee -a "$OUT/tutorial_cuda.log" || status=1
 import torch
 from gan.bench.tutorial_loop import time_tutorial_epoch
 from gan.data import load_dataset
