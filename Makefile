@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export GAN_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: setup data demo test lint bench bench-epoch clean
+.PHONY: setup data demo smoke test test-slow lint bench bench-epoch clean
 
 setup: $(STAMP)
 
@@ -30,14 +30,28 @@ demo: setup data
 	$(BIN)/gan bench runs/demo/export --quick --json runs/demo/bench.json --plot runs/demo/bench.png
 	$(BIN)/gan report runs/demo
 
+# A first look in under a minute: a tiny run through train, export, verify and a quick bench.
+smoke: setup data
+	$(BIN)/gan train --limit 128 --epochs 1 --no-compile --out runs/smoke --force
+	$(BIN)/gan export runs/smoke
+	$(BIN)/gan verify runs/smoke/export
+	$(BIN)/gan bench runs/smoke/export --quick --backends eager,torchscript,onnxruntime
+
+# The venv's pytest, not `python -m pytest`, which would put the repository root on sys.path and
+# hide a module that imports itself through a second path. One worker per core; a file's tests
+# stay on one worker, so its module-scoped fixtures are built once.
 test: setup data
-	$(BIN)/python -m pytest
+	$(BIN)/pytest -n auto --dist loadfile
+
+# Minutes of training each (the pinned classifiers retrained from scratch); CI runs them too.
+test-slow: setup data
+	$(BIN)/pytest -m slow
 
 lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-json bench-pytest.json
+	$(BIN)/pytest tests/benchmarks --benchmark-enable --benchmark-json bench-pytest.json
 	$(BIN)/gan bench --device cpu --json bench.json --plot bench.png
 
 bench-epoch: setup data

@@ -1,0 +1,224 @@
+"""The benchmark machinery: statistics, stop rule, FLOP counts, result fields, tables, charts,
+compare, and the CLI's errors."""
+
+import json
+import os
+import statistics
+
+import pytest
+from helpers import CPU, assert_user_error, fresh_models, gan
+
+from gan.bench.compare import compare_results
+from gan.bench.flops import workload_flops
+from gan.bench.results import BenchResults
+from gan.bench.runner import BenchConfig, run_bench
+from gan.bench.timing import Measurement, StopRule, measure
+from gan.bench.train_variants import TrainSetup
+from gan.errors import GanError
+
+FAST = StopRule(warmup=10, min_iters=5, min_time_s=0.0)
+REQUIRED = {
+    "workload",
+    "backend",
+    "device",
+    "batch_size",
+    "status",
+    "reason",
+    "median_ms",
+    "p90_ms",
+    "p99_ms",
+    "iqr_ms",
+    "throughput_per_s",
+    "speedup_vs_eager",
+    "gflops",
+    "pct_of_peak",
+    "samples_ms",
+    "noisy",
+}
+
+
+def test_statistics_of_known_samples():
+    m = Measurement(samples_ms=[float(v) for v in range(1, 101)], cold_ms=500.0)
+    s = m.summary()
+    assert (
+        s["median_ms"] == 50.5 and s["p90_ms"] == pytest.approx(90.1) and s["p99_ms"] == pytest.approx(99.01)
+    )
+    assert s["iqr_ms"] == pytest.approx(49.5) and s["noisy"] is True and s["cold_ms"] == 500.0
+    steady = Measurement(samples_ms=[10.0, 10.1, 10.0, 9.9, 10.0], cold_ms=1.0).summary()
+    assert steady["noisy"] is False
+
+
+def test_stop_rule_needs_both_count_and_time():
+    calls = []
+    m = measure(lambda: calls.append(1), CPU, StopRule(warmup=10, min_iters=7, min_time_s=0.0))
+    assert len(m.samples_ms) == 7 and len(calls) == 1 + 10 + 7  # cold + warm-up + timed
+    m = measure(lambda: None, CPU, StopRule(warmup=10, min_iters=1, min_time_s=0.05))
+    assert len(m.samples_ms) > 1
+
+
+def test_flop_counts_match_the_mlp_by_hand():
+    architecture, generator, discriminator = fresh_models("mlp")
+    setup = TrainSetup(generator, discriminator, "probability", (100,), (1, 28, 28), 64, CPU)
+    flops = workload_flops(setup)
+    g = 2 * 64 * (100 * 128 + 128 * 784)
+    d = 2 * 64 * (784 * 128 + 128 * 1)
+    assert flops["generator"] == g and flops["discriminator"] == d and flops["chain"] == g + d
+    # D step, counted by torch while it runs: G forward, D forward on 2B (real and fake in one
+    # pass), D's weight gradients on 2B and the input gradient of D's 2nd layer (its first layer's
+    # input needs none).
+    assert flops["d_step"] == g + 2 * d + 2 * d + 2 * 2 * 64 * 128
+    # The iteration reuses the D step's fakes for the G step: one G forward fewer.
+    assert flops["iteration"] == flops["d_step"] + flops["g_step"] - g
+
+
+@pytest.fixture(scope="module")
+def export_dir(exported_run):
+    return exported_run / "export"
+
+
+@pytest.fixture(scope="module")
+def report(export_dir):
+    config = BenchConfig(
+        device=CPU,
+        backends=["eager", "eager-onednn", "torchscript", "onnxruntime", "cudagraph"],
+        quick=True,  # the peak at one size
+        stop_rule=FAST,
+    )
+    return run_bench(config, export_dir)
+
+
+def test_report_rows_and_fields(report):
+    results = [row.to_dict() for row in report.rows]
+    assert {r["workload"] for r in results} == {
+        "forward G",
+        "forward D",
+        "forward D(G(z))",
+        "train D step",
+        "train G step",
+        "train iteration",
+    }
+    for r in results:
+        assert REQUIRED <= r.keys()
+    ok = [r for r in results if r["status"] == "ok"]
+    assert {r["backend"] for r in ok} == {"eager", "eager-onednn", "torchscript", "onnxruntime"}
+    onednn = [r for r in ok if r["backend"] == "eager-onednn"]
+    assert len(onednn) == 6, "eager-onednn runs every forward and train workload"
+    assert report.config["stop_rule"] == vars(FAST)  # an explicit rule wins over --quick's
+    choice = report.environment["gemm_engine"]["64"]  # what gan train --gemm auto takes here
+    assert choice["engine"] in ("aten", "onednn") and set(choice["seconds"]) == {"aten", "onednn"}
+    for r in ok:
+        # The summary is the raw samples' own statistics, and the samples obey the stop rule.
+        assert len(r["samples_ms"]) >= FAST.min_iters
+        assert r["median_ms"] == pytest.approx(statistics.median(r["samples_ms"]))
+        assert min(r["samples_ms"]) <= r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] <= max(r["samples_ms"])
+        # % of peak is this row's rate over the run's peak (whether it stays under 100 depends on
+        # how quiet the machine was while the peak was measured: a timing, not a test).
+        assert r["pct_of_peak"] == pytest.approx(
+            100 * r["gflops"] / report.environment["matmul_peak"]["gflops"]
+        )
+    ort_train = [r for r in results if r["backend"] == "onnxruntime" and r["workload"].startswith("train")]
+    assert len(ort_train) == 3 and all(r["status"] == "n/a" and "training" in r["reason"] for r in ort_train)
+    graphs = [r for r in results if r["backend"] == "cudagraph"]
+    assert graphs and all(r["status"] == "unavailable" and "cuda" in r["reason"].lower() for r in graphs)
+    peak = report.environment["matmul_peak"]
+    assert peak["gflops"] == max(
+        max(v for k, v in e.items() if k != "error") for e in peak["engines"].values()
+    )
+    assert {"torch.mm", "onnxruntime MLAS"} <= peak["engines"].keys()
+
+
+def test_results_save_and_load_themselves(report, tmp_path):
+    report.save(tmp_path / "bench.json")
+    loaded = BenchResults.load(tmp_path / "bench.json")
+    assert loaded.to_dict() == json.loads(json.dumps(report.to_dict()))
+    assert [r.backend for r in loaded.rows] == [r.backend for r in report.rows]
+
+
+def test_compare_flags_regressions(report):
+    slower = BenchResults(**{**vars(report), "rows": [type(r)(**r.to_dict()) for r in report.rows]})
+    for r in slower.rows:
+        if r.ok and r.backend == "eager":
+            r.median_ms *= 1.5
+    _, regressions = compare_results(report, slower, fail_above_pct=20)
+    assert {r.backend for r in regressions} == {"eager"}
+    _, none = compare_results(report, report, fail_above_pct=20)
+    assert none == []
+
+
+def test_bench_cli_json_plot_and_compare(tmp_path):
+    out, plot = tmp_path / "b.json", tmp_path / "b.png"
+    args = ["--device", "cpu", "--quick", "--backends", "eager,onnxruntime", "--workloads", "forward"]
+    result = gan("bench", *args, "--json", out, "--plot", plot)
+    assert result.exit_code == 0, result.output
+    assert plot.stat().st_size > 0
+    data = json.loads(out.read_text())
+    assert {r["backend"] for r in data["results"]} == {"eager", "onnxruntime"}
+    assert gan("bench", "compare", out, out).exit_code == 0
+    slower = json.loads(out.read_text())
+    for r in slower["results"]:
+        r["median_ms"] *= 2
+    (tmp_path / "slow.json").write_text(json.dumps(slower))
+    result = gan("bench", "compare", out, tmp_path / "slow.json", "--fail-above", "10")
+    assert result.exit_code == 1 and "regressed by more than 10%" in result.output
+    (tmp_path / "config.json").write_text('{"format": "gan-toolkit-run"}')
+    assert_user_error(gan("bench", "compare", tmp_path / "config.json", out), "not a gan bench")
+
+
+def test_named_unavailable_backend_exits_nonzero(export_dir):
+    result = gan(
+        "bench", export_dir, "--device", "cpu", "--quick", "--backends", "cudagraph", "--workloads", "forward"
+    )
+    assert result.exit_code == 1
+    assert "unavailable: cudagraph" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backends", "tensorrt"], "unknown backend(s) ['tensorrt']"),
+        (["--workloads", "backward"], "unknown workload(s) ['backward']"),
+        (["--batch-size", "0"], "--batch-size needs sizes from 1 to 65536, got [0]"),
+        (["--batch-size", "64,x"], "--batch-size takes whole numbers separated by commas"),
+    ],
+)
+def test_bench_bad_arguments(args, message):
+    assert_user_error(gan("bench", "--device", "cpu", *args), message)
+
+
+def test_bench_config_rejects_bad_threads():
+    with pytest.raises(GanError, match="--threads must be between 1 and 1024"):
+        BenchConfig(device=CPU, threads=0)
+
+
+def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path, export_dir):
+    from rich.console import Console
+
+    from gan.bench.chart import save_chart
+    from gan.bench.table import bench_table
+    from gan.export.parity import Comparison, parity_table
+
+    config = BenchConfig(
+        device=CPU,
+        batch_sizes=[1, 8],
+        workloads=["forward"],
+        backends=["onnxruntime", "cudagraph"],
+        quick=True,
+        stop_rule=FAST,
+    )
+    results = run_bench(config, export_dir)
+    ok = [r for r in results.rows if r.ok]
+    assert sorted({r.batch_size for r in ok}) == [1, 8] and len(ok) == 6
+    for r in ok:
+        assert r.throughput_per_s == pytest.approx(r.batch_size / (r.median_ms / 1e3))
+    console = Console(width=100, record=True, file=open(os.devnull, "w"))
+    console.print(bench_table(results))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 100
+    # One line per row: the cudagraph reason is a numbered note, printed once.
+    assert sum("cudagraph runs on cuda" in line for line in lines) == 1
+    assert sum(line.strip().startswith("forward G") for line in lines) == 4
+    save_chart(results, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").stat().st_size > 10_000
+    row = Comparison("generator", "onnxruntime-cudagraph", "cuda:0", 257, 2e-3, 1e-2, *[1e-7] * 7, True)
+    console.print(parity_table([row]))
+    assert max(len(line) for line in console.export_text().splitlines()) <= 100

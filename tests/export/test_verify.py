@@ -1,0 +1,90 @@
+"""`gan verify` from the export dir alone: it passes on a good export, exits 1 on a mismatch
+(values, NaN, another shape), and with --untrusted never loads TorchScript."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from helpers import copy_export, gan, relist
+
+from gan.export.backends import parity_backends
+from gan.export.parity import PARITY_BATCHES
+from gan.export.verify import verify_export
+
+MODELS = ("generator", "discriminator", "chain")
+
+
+def comparisons(with_eager: bool, trusted: bool = True) -> int:
+    """How many comparisons parity makes on the CPU: every model x backend x batch."""
+    backends = [s.name for s in parity_backends(torch.device("cpu"))]
+    backends = [b for b in backends if (with_eager or b != "eager") and (trusted or b != "torchscript")]
+    return len(MODELS) * len(backends) * len(PARITY_BATCHES)
+
+
+def plant_golden(export_dir, change) -> None:
+    """Changes the golden outputs that verify compares against (and re-lists their hash)."""
+    golden = dict(np.load(export_dir / "golden.npz"))
+    change(golden)
+    with open(export_dir / "golden.npz", "wb") as f:
+        np.savez(f, **golden)
+    relist(export_dir, "golden.npz")
+
+
+def test_export_and_verify_report_every_comparison(exported_run, tmp_path):
+    n = comparisons(with_eager=False)
+    result = gan("verify", exported_run / "export", "--grid", tmp_path / "grid.png")
+    assert result.exit_code == 0, result.output
+    assert f"{n}/{n} comparisons within tolerance; all match" in result.output
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    manifest_rows = comparisons(with_eager=True)
+    result = gan("export", exported_run, "--out", tmp_path / "again", "--exporter", "torchscript")
+    assert f"{manifest_rows}/{manifest_rows} comparisons within tolerance" in result.output
+    assert result.output.count("TorchScript (torch.jit.trace/save) as deprecated") == 1
+
+
+def test_verify_from_export_dir_alone_writes_nothing(exported_run, tmp_path):
+    moved = copy_export(exported_run, tmp_path)
+    before = {p.name: p.read_bytes() for p in moved.iterdir()}
+    results, images = verify_export(moved, torch.device("cpu"))
+    assert len(results) == comparisons(with_eager=False) and all(c.passed for c in results)
+    assert {c.backend for c in results} == {"torchscript", "onnxruntime"}
+    assert all(r["passed"] for r in images)
+    assert {p.name: p.read_bytes() for p in moved.iterdir()} == before
+
+
+def test_verify_exits_1_on_mismatch(exported_run, tmp_path):
+    export = copy_export(exported_run, tmp_path)
+    plant_golden(export, lambda g: g.__setitem__("generator.output", g["generator.output"] + 1e-3))
+    result = gan("verify", export)
+    assert result.exit_code == 1, result.output
+    assert "mismatch: generator on torchscript (cpu), batch 1" in result.output
+    assert "comparisons FAILED" in result.output
+
+
+def test_nan_golden_outputs_are_a_mismatch(exported_run, tmp_path):
+    export = copy_export(exported_run, tmp_path)
+    plant_golden(
+        export, lambda g: g.__setitem__("generator.output", np.full_like(g["generator.output"], np.nan))
+    )
+    result = gan("verify", export)
+    assert result.exit_code == 1 and "comparisons FAILED" in result.output
+
+
+def test_an_output_of_another_shape_is_a_mismatch_exit_1(exported_run, tmp_path):
+    export = copy_export(exported_run, tmp_path)
+    plant_golden(export, lambda g: g.__setitem__("generator.output", g["generator.output"][:, :, :14, :]))
+    result = gan("verify", export)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "output shape" in " ".join(result.output.split())
+
+
+def test_untrusted_never_loads_torchscript(exported_run, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.jit.load was called")
+
+    monkeypatch.setattr(torch.jit, "load", refuse)
+    result = gan("verify", exported_run / "export", "--untrusted")
+    assert result.exit_code == 0, result.output
+    n = comparisons(with_eager=False, trusted=False)
+    assert f"{n}/{n} comparisons" in result.output
+    assert "torchscript" not in result.output and "onnxruntime" in result.output

@@ -1,0 +1,125 @@
+"""What many tests use: the CLI runner and its one-line-error check, fresh models, and ways to
+plant a change in a copy of an export dir. Imported as `helpers` (pytest puts tests/ on the path)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+from typer.testing import CliRunner
+
+from gan.cli import app
+from gan.files.hashing import sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "my_gan.py"
+CPU = torch.device("cpu")
+QUIET = Console(quiet=True)
+runner = CliRunner()
+
+requires_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device; this machine has none"
+)
+without_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+
+
+def gan(*args, data_dir=None):
+    """`gan ARGS` in this process; `data_dir` becomes $GAN_DATA_DIR."""
+    env = {"GAN_DATA_DIR": str(data_dir)} if data_dir else {}
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def assert_user_error(result, message: str):
+    """The command failed as a user's mistake should: exit 2, one line naming it, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert message in text, text
+
+
+def fresh_models(name: str = "mlp", seed: int = 0):
+    """(Architecture, G, D) of a built-in or user architecture, freshly initialised from `seed`."""
+    from gan.models.spec import load_architecture
+
+    architecture, _ = load_architecture(name)
+    return (architecture, *architecture.build(seed))
+
+
+def copy_export(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a run's export dir that a test may plant faults in."""
+    copy = tmp_path / "export"
+    shutil.copytree(run_dir / "export", copy)
+    return copy
+
+
+def rewrite_manifest(export_dir: Path, change) -> None:
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    change(manifest)
+    (export_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def relist(export_dir: Path, name: str) -> None:
+    """After a test changed `name` on purpose: its new sha256 in the manifest, so only the change
+    itself is tested, not the hash check."""
+    rewrite_manifest(export_dir, lambda m: m["files"].__setitem__(name, sha256_file(export_dir / name)))
+
+
+def save_weights(arch_spec: str, directory: Path, seed: int = 3) -> tuple[Path, Path | None]:
+    """What a user's training script leaves behind: state_dicts in .pth files."""
+    from gan.models.spec import load_architecture
+
+    architecture, _ = load_architecture(arch_spec)
+    generator, discriminator = architecture.build(seed)
+    g_path = directory / "netG.pth"
+    torch.save(generator.state_dict(), g_path)
+    if discriminator is None:
+        return g_path, None
+    d_path = directory / "netD.pth"
+    torch.save(discriminator.state_dict(), d_path)
+    return g_path, d_path
+
+
+class Deadline(Exception):
+    """A test took longer than its deadline: it hung (see `deadline`)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fails the test that hangs, not the whole run: SIGALRM raises Deadline after `seconds`."""
+
+    def expire(signum, frame):
+        raise Deadline(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# The devices a benchmark suite runs on: the CPU, and CUDA where there is one.
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=[pytest.mark.cuda, requires_cuda]),
+]
+
+
+def synchronized(run, device: str):
+    """pytest-benchmark times with a host clock, so on CUDA each call must wait for its kernels."""
+    if device != "cuda":
+        return run
+
+    def call():
+        out = run()
+        torch.cuda.synchronize()
+        return out
+
+    return call
