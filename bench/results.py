@@ -38,12 +38,12 @@ class BenchResults:
             data["environment"]["device_name"], data["config"]["device"]
             return cls(data["environment"], data["config"], rows)
         except FileNotFoundError:
-            raise GanError(f"bench report {path} does not exist") from None
+            raise GanError(f"bench results {path} do not exist") from None
         except IsADirectoryError:
-            raise GanError(f"bench report {path} is a directory") from None
+            raise GanError(f"bench results {path} is a directory, not a file") from None
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise GanError(
-                f"{path} is not a gan bench JSON report ({type(error).__name__}: {error})"
+                f"{path} is not a gan bench results file ({type(error).__name__}: {error})"
             ) from None
 
     @property

@@ -29,7 +29,7 @@ class BenchRow:
     gflops: float | None = None
     pct_of_peak: float | None = None
     noisy: bool | None = None
-    samples_ms: list[float] = field(default_factory=list)
+    samples_ms: list[float] = field(default_factory=list, repr=False)  # in the JSON, not the repr
 
     @property
     def ok(self) -> bool:

@@ -123,3 +123,13 @@ def synchronized(run, device: str):
         return out
 
     return call
+
+
+def gan_step(generator, discriminator, **options):
+    """The GAN step with the seed's Adam settings (lr 2e-4, betas 0.5/0.999) for both models."""
+    from gan.train.adam import make_optimizer
+    from gan.train.step import GanStep
+
+    betas = (0.5, 0.999)
+    opt_g, opt_d = make_optimizer(generator, 2e-4, betas), make_optimizer(discriminator, 2e-4, betas)
+    return GanStep(generator, discriminator, opt_g, opt_d, **options)

@@ -101,7 +101,7 @@ def run(
     console.print(bench_table(results, wide=wide))
     if json_path is not None:
         results.save(json_path)
-        console.print(f"report: {json_path}")
+        console.print(f"results: {json_path}")
     if plot is not None:
         save_chart(results, plot)
         console.print(f"chart: {plot}")
@@ -113,13 +113,13 @@ def run(
 
 @user_errors
 def compare(
-    base: Annotated[Path, typer.Argument(help="The baseline --json report.")],
-    new: Annotated[Path, typer.Argument(help="The report to judge.")],
+    base: Annotated[Path, typer.Argument(help="The baseline results (gan bench --json).")],
+    new: Annotated[Path, typer.Argument(help="The results to judge.")],
     fail_above: Annotated[
         float, typer.Option(help="Exit 1 if any common row's median grew by more than this percentage.")
     ] = 10.0,
 ):
-    """Per-row ratios of two bench reports; exit 1 on a regression above --fail-above."""
+    """Per-row ratios of two bench results; exit 1 on a regression above --fail-above."""
     from gan.bench.compare import compare_results
     from gan.bench.results import BenchResults
 

@@ -7,14 +7,12 @@ import json
 
 import pytest
 import torch
-from helpers import CPU, fresh_models, gan
+from helpers import CPU, fresh_models, gan, gan_step
 from torch import nn
 
 from gan.errors import GanError
 from gan.train import gemm_engine
-from gan.train.adam import make_optimizer
 from gan.train.gemm_engine import OneDnnLinear, choose_engine, use_engine
-from gan.train.step import GanStep
 
 
 def _grads(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
@@ -59,14 +57,7 @@ def test_eager_training_on_onednn_follows_aten():
     for engine in ("aten", "onednn"):
         architecture, generator, discriminator = fresh_models("mlp")
         use_engine(generator, engine), use_engine(discriminator, engine)
-        betas = (0.5, 0.999)
-        step = GanStep(
-            generator,
-            discriminator,
-            make_optimizer(generator, 2e-4, betas),
-            make_optimizer(discriminator, 2e-4, betas),
-            output_kind=architecture.discriminator_output,
-        )
+        step = gan_step(generator, discriminator, output_kind=architecture.discriminator_output)
         rng = torch.Generator().manual_seed(0)
         for _ in range(5):
             real = torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8, generator=rng)
@@ -114,14 +105,7 @@ def test_the_compile_probe_predicts_what_the_compiled_gan_step_does():
             generator = nn.Sequential(nn.Linear(4, 12), nn.Tanh(), nn.Unflatten(1, (1, 3, 4)))
             discriminator = nn.Sequential(nn.Flatten(), nn.Linear(12, 1), nn.Sigmoid())
         use_engine(generator, "onednn"), use_engine(discriminator, "onednn")
-        betas = (0.5, 0.999)
-        step = GanStep(
-            generator,
-            discriminator,
-            make_optimizer(generator, 2e-4, betas),
-            make_optimizer(discriminator, 2e-4, betas),
-            compile=compile,
-        )
+        step = gan_step(generator, discriminator, compile=compile)
         rng = torch.Generator().manual_seed(1)
         for _ in range(2):
             step(

@@ -2,22 +2,15 @@
 Adam, and D's concatenated real+fake pass changes no gradient."""
 
 import torch
-from helpers import fresh_models
+from helpers import fresh_models, gan_step
 
 from gan.train.adam import make_optimizer
-from gan.train.step import GanStep
 
 
 def test_compiled_step_matches_eager_step():
     def trained(compile: bool) -> list[torch.Tensor]:
         _, generator, discriminator = fresh_models("mlp")
-        step = GanStep(
-            generator,
-            discriminator,
-            make_optimizer(generator, 2e-4, (0.5, 0.999)),
-            make_optimizer(discriminator, 2e-4, (0.5, 0.999)),
-            compile=compile,
-        )
+        step = gan_step(generator, discriminator, compile=compile)
         rng = torch.Generator().manual_seed(0)
         for _ in range(5):
             real = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=rng)
@@ -55,12 +48,7 @@ def test_concatenated_d_pass_equals_two_passes():
     grads = []
     for concat in (True, False):
         _, generator, discriminator = fresh_models("mlp")
-        step = GanStep(
-            generator,
-            discriminator,
-            make_optimizer(generator, 2e-4, (0.5, 0.999)),
-            make_optimizer(discriminator, 2e-4, (0.5, 0.999)),
-        )
+        step = gan_step(generator, discriminator)
         step.concat_d_pass = concat
         rng = torch.Generator().manual_seed(1)
         step(
