@@ -30,12 +30,12 @@ demo: setup data
 	$(BIN)/gan bench runs/demo/export --quick --json runs/demo/bench.json --plot runs/demo/bench.png
 	$(BIN)/gan report runs/demo
 
-# A first look in under a minute: a tiny run through train, export, verify and a quick bench.
+# A first look in about a minute: a tiny run through train, export, verify and a quick forward bench.
 smoke: setup data
 	$(BIN)/gan train --limit 128 --epochs 1 --no-compile --out runs/smoke --force
 	$(BIN)/gan export runs/smoke
 	$(BIN)/gan verify runs/smoke/export
-	$(BIN)/gan bench runs/smoke/export --quick --backends eager,torchscript,onnxruntime
+	$(BIN)/gan bench runs/smoke/export --quick --workloads forward --backends eager,torchscript,onnxruntime
 
 # The venv's pytest, not `python -m pytest`, which would put the repository root on sys.path and
 # hide a module that imports itself through a second path. One worker per core; a file's tests
