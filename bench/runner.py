@@ -27,7 +27,7 @@ from gan.console import make_progress
 from gan.errors import GanError
 from gan.export.backends import NAMES, Unavailable, backend_spec, bench_backends
 from gan.export.exporter import ExportRequest, export_models
-from gan.export.manifest import read_manifest
+from gan.export.manifest import manifest_signature, read_manifest
 from gan.models.architecture import Architecture
 from gan.models.spec import load_architecture
 from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
@@ -145,9 +145,10 @@ def _gemm_choices(subject: Subject, config: BenchConfig) -> dict[str, dict]:
     if subject.eager is None or "discriminator" not in subject.eager:
         return {}
     generator, discriminator = subject.eager["generator"], subject.eager["discriminator"]
-    z_shape = tuple(subject.manifest["z_shape"])
     return {
-        str(batch): choose_engine("auto", config.device, generator, discriminator, z_shape, batch).to_dict()
+        str(batch): choose_engine(
+            "auto", config.device, generator, discriminator, subject.signature, batch
+        ).to_dict()
         for batch in config.batch_sizes
     }
 
@@ -185,15 +186,17 @@ def _architecture_for(manifest: dict, spec: str | None) -> Architecture | None:
         if not spec or ":" in spec:
             return None
     architecture, _ = load_architecture(spec)
-    if (
-        list(architecture.z_shape) != manifest["z_shape"]
-        or list(architecture.image_shape) != manifest["image_shape"]
-    ):
-        raise GanError(
-            f"--arch {spec} has z {architecture.z_shape} and images {architecture.image_shape}, but the "
-            f"export has z {tuple(manifest['z_shape'])} and images {tuple(manifest['image_shape'])}"
-        )
+    exported = manifest_signature(manifest)
+    if architecture.signature.to_dict() != exported.to_dict():
+        ours, theirs = _calls(architecture.signature), _calls(exported)
+        raise GanError(f"--arch {spec} is called as {ours}, but the export as {theirs}")
     return architecture
+
+
+def _calls(signature) -> str:
+    """G(z (100,)) -> (1, 28, 28): how a signature reads in one line."""
+    inputs = ", ".join(f"{spec.name} {tuple(spec.shape)}" for spec in signature.generator_inputs)
+    return f"G({inputs}) -> {tuple(signature.image_shape)}"
 
 
 def _present(models: dict) -> dict:

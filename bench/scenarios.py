@@ -32,7 +32,7 @@ class Forward:
         def bind() -> Callable:
             if self.model != "generator" and not subject.has_discriminator:
                 raise NotApplicable(NO_DISCRIMINATOR)
-            return subject.forward_backend(backend, self.model).bind(subject.inputs(batch)[self.model])
+            return subject.forward_backend(backend, self.model).bind(*subject.inputs(batch)[self.model])
 
         return timed_row(BenchRow(self.workload, backend.name, str(subject.device), batch), bind, subject)
 

@@ -23,7 +23,8 @@ from gan.export.backends import (
     build_backends,
 )
 from gan.export.backends.base import NEEDS_ARCHITECTURE
-from gan.export.inputs import example_inputs
+from gan.export.manifest import manifest_signature
+from gan.models.inputs import Signature, as_called
 
 
 @dataclass
@@ -43,12 +44,18 @@ class Subject:
     def has_discriminator(self) -> bool:
         return "discriminator" in self.manifest["models"]
 
-    def inputs(self, batch: int) -> dict[str, torch.Tensor]:
-        """Seeded inputs of each model at `batch` (the same for every backend)."""
+    @property
+    def signature(self) -> Signature:
+        return manifest_signature(self.manifest)
+
+    def inputs(self, batch: int) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Seeded inputs of each model at `batch`, in its argument order (the same for every
+        backend); a fully convolutional G's at its first declared size."""
         if batch not in self._inputs:
-            self._inputs[batch] = example_inputs(
-                self.manifest["z_shape"], self.manifest["image_shape"], batch, 0
-            )
+            signature = self.signature
+            size = signature.sizes[0] if signature.sizes else None
+            models = ("generator", "discriminator", "chain") if self.has_discriminator else ("generator",)
+            self._inputs[batch] = {m: signature.draw(m, batch, 0, size=size) for m in models}
         return self._inputs[batch]
 
     def forward_backend(self, spec: BackendSpec, model: str) -> Backend:
@@ -70,15 +77,19 @@ class Subject:
             generator=self.eager["generator"],
             discriminator=self.eager.get("discriminator"),
             output_kind=self.manifest["discriminator_output"] or "probability",
-            z_shape=tuple(self.manifest["z_shape"]),
-            image_shape=tuple(self.manifest["image_shape"]),
+            signature=self.signature,
             batch=batch,
             device=device or self.device,
         )
 
     def _build_forward(self, spec: BackendSpec) -> dict[str, Backend]:
         # Copies: a backend moves its modules to its device and may wrap them.
-        eager = {k: copy.deepcopy(v) for k, v in self.eager.items()} if self.eager else None
+        signature = self.signature
+        eager = (
+            {k: as_called(signature, k, copy.deepcopy(v)) for k, v in self.eager.items()}
+            if self.eager
+            else None
+        )
         source = ModelSource(self.export_dir, self.manifest, eager, trust_code=self.trust_code)
         return build_backends(spec, source, self.device, threads=self.threads)
 

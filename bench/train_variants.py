@@ -18,11 +18,13 @@ from torch import nn
 from gan.export.backends import BackendSpec, NotApplicable, Unavailable, backend_spec
 from gan.export.backends.cudagraph import capture
 from gan.models.architecture import has_batch_statistics
+from gan.models.inputs import Signature
 from gan.train.adam import make_optimizer
 from gan.train.step import GanStep
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
 WHOLE_GRAPH_ONLY = "compiled as one whole-iteration graph only (see train iteration)"
+NOT_PLAIN = "the GAN step trains G on noise alone and D on the image alone; this model takes more inputs"
 
 
 @dataclass
@@ -39,8 +41,7 @@ class TrainSetup:
     generator: nn.Module
     discriminator: nn.Module | None
     output_kind: str
-    z_shape: tuple[int, ...]
-    image_shape: tuple[int, ...]
+    signature: Signature  # how G and D are called: what inputs they take
     batch: int
     device: torch.device
 
@@ -53,14 +54,16 @@ def make_train_variant(backend: BackendSpec | str, setup: TrainSetup, seed: int 
         raise Unavailable(problem)
     if setup.discriminator is None:
         raise NotApplicable("no discriminator: a generator-only model has no training step")
+    if not setup.signature.plain or None in setup.signature.image_shape:
+        raise NotApplicable(NOT_PLAIN)
     training, device = spec.training, setup.device
     generator = copy.deepcopy(setup.generator).to(device).train()
     discriminator = copy.deepcopy(setup.discriminator).to(device).train()
     rng = torch.Generator(device=device).manual_seed(seed)
     real = torch.randint(
-        0, 256, (setup.batch, *setup.image_shape), dtype=torch.uint8, device=device, generator=rng
+        0, 256, (setup.batch, *setup.signature.image_shape), dtype=torch.uint8, device=device, generator=rng
     )
-    z = torch.randn(setup.batch, *setup.z_shape, device=device, generator=rng)
+    z = torch.randn(setup.batch, *setup.signature.generator_inputs[0].shape, device=device, generator=rng)
     # Read before wrapping: a traced or compiled module no longer shows its BatchNorm layers.
     concat = not has_batch_statistics(discriminator)
     if training.wrap is not None:

@@ -15,8 +15,8 @@ from rich.console import Console
 from torch import nn
 
 from gan.export.golden import GOLDEN, make_golden, save_golden
-from gan.export.inputs import example_inputs
 from gan.export.manifest import read_manifest, write_manifest
+from gan.export.model_io import baked_arguments, describe, free_axes, input_names, output_name
 from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison
 from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
@@ -24,6 +24,8 @@ from gan.export.verify import prove_parity
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, remove_abandoned
 from gan.models.architecture import Architecture
+from gan.models.calls import call, user_code
+from gan.models.inputs import as_called
 from gan.models.spec import ArchitectureRef
 from gan.runs.checkpoint import FIXED_NOISE_SIZE
 from gan.runs.trained import load_trained_run
@@ -61,9 +63,15 @@ class ExportRequest:
 
     @property
     def models(self) -> dict[str, nn.Module]:
-        """The eval-mode modules on the CPU, by role; D only when there is one."""
+        """The eval-mode modules on the CPU, by role, as the toolkit calls them (G with its fixed
+        keyword arguments); D only when there is one."""
         models = {"generator": self.generator, "discriminator": self.discriminator}
-        return {name: module.cpu().eval() for name, module in models.items() if module is not None}
+        signature = self.architecture.signature
+        return {
+            name: as_called(signature, name, module.cpu().eval())
+            for name, module in models.items()
+            if module is not None
+        }
 
 
 @dataclass
@@ -152,36 +160,60 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
 
 def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dict, list[str]]:
     """The .pt and .onnx of each model, validated; returns their manifest entries and torch's notices."""
-    architecture = request.architecture
-    trace_inputs = example_inputs(
-        architecture.z_shape, architecture.image_shape, TRACE_BATCH, seed=GOLDEN_SEED + 1
-    )
-    names = io_names(architecture.discriminator_output)
+    signature, arch = request.architecture.signature, request.architecture.name
     described, notices = {}, []
     for name, module in request.models.items():
-        input_name, output_name = names[name]
-        example = trace_inputs[name]
+        names = input_names(signature, name)
+        examples = signature.draw(name, TRACE_BATCH, GOLDEN_SEED + 1, size=_first(signature.sizes))
+        with torch.no_grad():
+            result = call(module, examples, architecture=arch, role=name, names=names)
+        output = output_name(name, request.architecture.discriminator_output)
+        axes = free_axes(signature, name, output, result.dim())
         status.update(f"TorchScript: {name}")
-        notices += export_torchscript(module, example, staging / f"{name}.pt")
+        with user_code(arch, name, names, examples):
+            notices += export_torchscript(module, examples, staging / f"{name}.pt")
         status.update(f"ONNX ({request.exporter}, opset {request.opset}): {name}")
         path = staging / f"{name}.onnx"
-        export_onnx(module, example, path, input_name, output_name, request.opset, request.exporter)
-        onnx_model = validate_onnx(path)
-        described[name] = _describe(name, names[name], module, example, onnx_io(onnx_model))
-        described[name]["opset"] = next(
-            o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")
+        export_onnx(
+            module,
+            examples,
+            path,
+            names,
+            output,
+            free_axes=axes,
+            opset=request.opset,
+            exporter=request.exporter,
         )
+        onnx_model = validate_onnx(path)
+        described[name] = {
+            "files": {"torchscript": f"{name}.pt", "onnx": f"{name}.onnx"},
+            **describe(names, examples, output, result, axes),
+            "onnx_declared": onnx_io(onnx_model),
+            "baked_arguments": baked_arguments(
+                module, len(names), dict(signature.generator_kwargs) if name == "generator" else {}
+            ),
+            "opset": next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")),
+        }
     return described, notices
 
 
+def _first(sizes):
+    return sizes[0] if sizes else None
+
+
 def _write_golden(request: ExportRequest, staging: Path) -> dict[str, torch.Tensor]:
-    architecture = request.architecture
-    fixed_noise = request.fixed_noise
-    if fixed_noise is None:
-        fixed_noise = architecture.noise(FIXED_NOISE_SIZE, seed=0)
+    signature = request.architecture.signature
+    fixed = signature.draw("generator", FIXED_NOISE_SIZE, 0, size=_first(signature.sizes))
+    if request.fixed_noise is not None and signature.plain:
+        fixed = (request.fixed_noise,)  # the run's own grid
     models = request.models
-    inputs = example_inputs(architecture.z_shape, architecture.image_shape, max(PARITY_BATCHES), GOLDEN_SEED)
-    golden = make_golden(models["generator"], models.get("discriminator"), inputs, fixed_noise)
+    roles = [
+        m for m in ("generator", "discriminator", "chain") if m == "generator" or "discriminator" in models
+    ]
+    inputs = {
+        m: signature.draw(m, max(PARITY_BATCHES), GOLDEN_SEED, size=_first(signature.sizes)) for m in roles
+    }
+    golden = make_golden(signature, models, inputs, fixed, request.architecture.name)
     save_golden(staging / GOLDEN, golden)
     return golden
 
@@ -192,7 +224,8 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
     return {
         "arch": {"name": architecture.name, **(request.arch_ref.to_dict() if request.arch_ref else {})},
         "dataset": request.dataset,
-        "z_shape": list(architecture.z_shape),
+        "signature": architecture.signature.to_dict(),
+        "z_shape": list(architecture.z_shape) if architecture.z_shape else None,
         "image_shape": list(architecture.image_shape),
         "discriminator_output": architecture.discriminator_output if request.discriminator else None,
         "source": request.source or {"run_dir": None, "note": "exported through the Python API"},
@@ -213,23 +246,6 @@ def _record_parity(staging: Path, comparisons: list[Comparison], image_results: 
     manifest["parity"] = [c.to_dict() for c in comparisons]
     manifest["image_parity"] = image_results
     write_manifest(staging, manifest)
-
-
-def io_names(architecture_output: str) -> dict[str, tuple[str, str]]:
-    """ONNX input/output names per model; D's output is named after what it outputs."""
-    return {"generator": ("z", "image"), "discriminator": ("image", architecture_output)}
-
-
-def _describe(name: str, io: tuple[str, str], module, example: torch.Tensor, declared: dict) -> dict:
-    with torch.no_grad():
-        output = module(example)
-    input_name, output_name = io
-    return {
-        "files": {"torchscript": f"{name}.pt", "onnx": f"{name}.onnx"},
-        "inputs": [{"name": input_name, "shape": ["batch", *example.shape[1:]], "dtype": "float32"}],
-        "outputs": [{"name": output_name, "shape": ["batch", *output.shape[1:]], "dtype": "float32"}],
-        "onnx_declared": declared,
-    }
 
 
 def _versions() -> dict[str, str]:

@@ -13,34 +13,62 @@ from torch import nn
 
 from gan.errors import GanError
 from gan.files.atomic import atomic_path
+from gan.models.calls import call
+from gan.models.inputs import Signature
 
 GOLDEN = "golden.npz"
 
 
 @torch.no_grad()
 def make_golden(
-    generator: nn.Module,
-    discriminator: nn.Module | None,
-    inputs: dict[str, torch.Tensor],
-    fixed_noise: torch.Tensor,
+    signature: Signature,
+    models: dict[str, nn.Module],
+    inputs: dict[str, tuple[torch.Tensor, ...]],
+    fixed: tuple[torch.Tensor, ...],
+    architecture: str,
 ) -> dict[str, torch.Tensor]:
-    """Inputs and eager outputs per model; the chain and D only when there is a discriminator."""
-    generator.eval()
-    golden = {
-        "generator.input": inputs["generator"],
-        "generator.output": generator(inputs["generator"]),
-        "fixed_noise": fixed_noise,
-        "fixed_images": generator(fixed_noise),
-    }
-    if discriminator is not None:
-        discriminator.eval()
-        golden |= {
-            "discriminator.input": inputs["discriminator"],
-            "discriminator.output": discriminator(inputs["discriminator"]),
-            "chain.input": inputs["chain"],
-            "chain.output": discriminator(generator(inputs["chain"])),
-        }
+    """Inputs and eager outputs per model ("generator", and "discriminator" and the chain D(G(...))
+    when there is a D), and the fixed grid's inputs and images. `models` are as called."""
+    generator = models["generator"].eval()
+    golden = {}
+    for name, x in zip(_names(signature, "generator"), fixed):
+        golden[f"fixed.{name}"] = x
+    golden["fixed_images"] = _run(generator, fixed, signature, "generator", architecture)
+    for model in [
+        m for m in ("generator", "discriminator", "chain") if m == "generator" or "discriminator" in models
+    ]:
+        for name, x in zip(_names(signature, model), inputs[model]):
+            golden[f"{model}.input.{name}"] = x
+        if model == "chain":
+            image = _run(generator, inputs["chain"], signature, "generator", architecture)
+            d_args = signature.discriminator_args(inputs["chain"], image)
+            golden["chain.output"] = _run(
+                models["discriminator"].eval(), d_args, signature, "discriminator", architecture
+            )
+        else:
+            golden[f"{model}.output"] = _run(
+                models[model].eval(), inputs[model], signature, model, architecture
+            )
     return golden
+
+
+def golden_inputs(
+    golden: dict[str, torch.Tensor], signature: Signature, model: str
+) -> tuple[torch.Tensor, ...]:
+    """A model's golden inputs, in its argument order."""
+    return tuple(golden[f"{model}.input.{name}"] for name in _names(signature, model))
+
+
+def fixed_inputs(golden: dict[str, torch.Tensor], signature: Signature) -> tuple[torch.Tensor, ...]:
+    return tuple(golden[f"fixed.{name}"] for name in _names(signature, "generator"))
+
+
+def _names(signature: Signature, model: str) -> list[str]:
+    return [spec.name for spec in signature.inputs(model)]
+
+
+def _run(module: nn.Module, args: tuple, signature: Signature, role: str, architecture: str) -> torch.Tensor:
+    return call(module, args, architecture=architecture, role=role, names=_names(signature, role))
 
 
 def save_golden(path: Path, golden: dict[str, torch.Tensor]) -> None:
@@ -48,10 +76,18 @@ def save_golden(path: Path, golden: dict[str, torch.Tensor]) -> None:
         np.savez(f, **{k: v.detach().cpu().numpy() for k, v in golden.items()})
 
 
-def load_golden(path: Path) -> dict[str, torch.Tensor]:
+def load_golden(path: Path, signature: Signature) -> dict[str, torch.Tensor]:
+    """The golden arrays, with the keys of exports made before models could take several inputs
+    ("generator.input", "fixed_noise") under their input's name."""
     try:
         # allow_pickle=False (numpy's default, said aloud): an object array is refused, never run.
         with np.load(path, allow_pickle=False) as npz:
-            return {k: torch.from_numpy(npz[k]) for k in npz.files}
+            golden = {k: torch.from_numpy(npz[k]) for k in npz.files}
     except Exception as error:
         raise GanError(f"{path} is unreadable ({type(error).__name__}); re-run gan export") from None
+    for model in ("generator", "discriminator", "chain"):
+        if f"{model}.input" in golden:
+            golden[f"{model}.input.{_names(signature, model)[0]}"] = golden.pop(f"{model}.input")
+    if "fixed_noise" in golden:
+        golden[f"fixed.{_names(signature, 'generator')[0]}"] = golden.pop("fixed_noise")
+    return golden

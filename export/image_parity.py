@@ -16,14 +16,14 @@ MAX_PIXEL_DIFF = 1
 
 
 def check_image_parity(
-    generators: Sequence[Backend], fixed_noise: torch.Tensor, reference: torch.Tensor, path: Path | None
+    generators: Sequence[Backend], fixed: tuple[torch.Tensor, ...], reference: torch.Tensor, path: Path | None
 ) -> list[dict]:
     """Renders each backend's grid, compares pixels with eager's and (if `path`) saves them side by side."""
     expected = np.asarray(grid_image(reference), dtype=np.int16)
     pictures = {"eager (reference)": grid_image(reference)}
     results = []
     for backend in generators:
-        picture = grid_image(backend(fixed_noise))
+        picture = grid_image(backend(*fixed))
         diff = int(np.abs(np.asarray(picture, dtype=np.int16) - expected).max())
         label = f"{backend.name} ({backend.device})"
         pictures[f"{label}\nmax pixel diff {diff}"] = picture

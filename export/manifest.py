@@ -19,9 +19,11 @@ from gan.files.atomic import write_text
 from gan.files.hashing import sha256_file
 from gan.files.listing import check_listed_files, check_listing
 from gan.files.ownership import EXPORT_FORMAT
+from gan.models.inputs import IMAGE, Signature
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 2
+# 3: models may take several named inputs (the signature); 2 had one noise input.
+FORMAT_VERSION = 3
 MAX_MANIFEST_BYTES = 16 << 20
 
 
@@ -65,14 +67,27 @@ def _check_shape(manifest: dict) -> None:
     for name in referenced:
         if name not in files:
             raise ValueError(f"{name!r} is used but not listed (and hash-checked) under 'files'")
-    for key in ("z_shape", "image_shape"):
-        if not manifest[key] or not all(isinstance(d, int) and 0 < d < 1 << 20 for d in manifest[key]):
-            raise ValueError(f"{key!r} must be a list of positive ints")
+    signature = manifest_signature(manifest)
+    if ("discriminator" in models) != bool(signature.discriminator_inputs):
+        raise ValueError("the signature's discriminator inputs do not match the models")
     batches = manifest["golden"]["batches"]
     if not batches or not all(isinstance(b, int) and 0 < b <= 1 << 16 for b in batches):
         raise ValueError("'golden.batches' must be a list of positive ints")
     for tolerance in manifest["tolerances"].values():
         float(tolerance["atol"]), float(tolerance["rtol"])
+
+
+def manifest_signature(manifest: dict) -> Signature:
+    """How the exported models are called. Exports made before models could take several inputs
+    record only z_shape and image_shape: one noise input, and D on the image."""
+    if "signature" in manifest:
+        return Signature.from_dict(manifest["signature"])
+    legacy = {
+        "generator_inputs": [{"kind": "noise", "name": "z", "shape": manifest["z_shape"]}],
+        "discriminator_inputs": [IMAGE] if "discriminator" in manifest["models"] else [],
+        "image_shape": manifest["image_shape"],
+    }
+    return Signature.from_dict(legacy)
 
 
 def effective_tolerances(manifest: dict, defaults: dict) -> dict:

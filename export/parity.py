@@ -84,19 +84,20 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, 
 
 def check_backends(
     backends: Sequence[tuple[str, Backend]],
-    inputs: dict[str, torch.Tensor],
+    inputs: dict[str, tuple[torch.Tensor, ...]],
     expected: dict[str, torch.Tensor],
     tolerances: dict[str, Tolerance],
     batches: Sequence[int] = PARITY_BATCHES,
 ) -> list[Comparison]:
-    """Each (model, backend) on `inputs[model][:batch]` against `expected[model][:batch]`."""
+    """Each (model, backend) on the first `batch` rows of `inputs[model]` (in the model's argument
+    order) against `expected[model][:batch]`."""
     results = []
     for model, backend in backends:
         tolerance = tolerances[backend.device.type]
         for batch in batches:
             labels = dict(model=model, backend=backend.name, device=str(backend.device), batch=batch)
             try:
-                output = backend(inputs[model][:batch])
+                output = backend(*(x[:batch] for x in inputs[model]))
                 results.append(compare(output, expected[model][:batch], tolerance, **labels))
             except Exception as error:  # a frozen batch axis fails here; that is a result, not a crash
                 results.append(failed(labels, tolerance, error))

@@ -6,11 +6,11 @@ runs it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
+from gan.data.images import read_images
 from gan.errors import GanError
 from gan.export.backends import (
     Backend,
@@ -23,7 +23,8 @@ from gan.export.backends import (
 from gan.export.backends.eager import TorchBackend
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.export.backends.torchscript import UNTRUSTED, torchscript_backend
-from gan.export.manifest import MANIFEST, read_manifest
+from gan.export.manifest import MANIFEST, manifest_signature, read_manifest
+from gan.models.inputs import Image, Labels, Noise, Signature, as_called
 from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from gan.runs.trained import load_trained_run
 from gan.train.config import check_seed
@@ -31,8 +32,8 @@ from gan.train.config import check_seed
 
 def generator_backend(
     source: Path, backend: str, device: torch.device, trust_code: bool = True
-) -> tuple[Backend, tuple[int, ...]]:
-    """The generator behind `source` on `backend`, and its per-sample z shape. `trust_code` False
+) -> tuple[Backend, Signature]:
+    """The generator behind `source` on `backend`, and how it is called. `trust_code` False
     refuses TorchScript, which is code (see docs/trust.md)."""
     spec = backend_spec(backend, among=sample_backends())
     if backend == "torchscript" and not trust_code:
@@ -55,7 +56,6 @@ def generator_backend(
     manifest = read_manifest(source)
     if trained_run is not None:
         check_fresh(trained_run, manifest)
-    z_shape = tuple(manifest["z_shape"])
     if backend == "eager":
         run_dir = manifest["source"].get("run_dir")
         if not run_dir or not (Path(run_dir) / CHECKPOINT_JSON).exists():
@@ -70,7 +70,7 @@ def generator_backend(
         built = build_backends(spec, ModelSource(source, manifest, trust_code=trust_code), device)
     except Unavailable as error:
         raise GanError(f"cannot sample with {backend} on {device}: {error}") from None
-    return built["generator"], z_shape
+    return built["generator"], manifest_signature(manifest)
 
 
 def check_fresh(run_dir: Path, manifest: dict) -> None:
@@ -84,12 +84,13 @@ def check_fresh(run_dir: Path, manifest: dict) -> None:
         )
 
 
-def _eager_from_run(run_dir: Path, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
+def _eager_from_run(run_dir: Path, device: torch.device) -> tuple[Backend, Signature]:
     run = load_trained_run(run_dir)
-    return TorchBackend("eager", run.generator, device), run.architecture.z_shape
+    signature = run.architecture.signature
+    return TorchBackend("eager", as_called(signature, "generator", run.generator), device), signature
 
 
-def _from_file(path: Path, backend: str, device: torch.device) -> tuple[Backend, tuple[int, ...]]:
+def _from_file(path: Path, backend: str, device: torch.device) -> tuple[Backend, Signature]:
     wanted = {".pt": "torchscript", ".onnx": "onnxruntime"}.get(path.suffix)
     if wanted is None:
         raise GanError(f"{path}: expected a .pt (TorchScript) or .onnx file, or a run/export dir")
@@ -98,25 +99,79 @@ def _from_file(path: Path, backend: str, device: torch.device) -> tuple[Backend,
     model = (
         torchscript_backend(path, device) if backend == "torchscript" else OnnxRuntimeBackend(path, device)
     )
-    manifest_path = path.parent / MANIFEST
-    if manifest_path.exists():
-        return model, tuple(json.loads(manifest_path.read_text())["z_shape"])
-    if isinstance(model, OnnxRuntimeBackend):
+    if (path.parent / MANIFEST).exists():  # the file's own export dir says how it is called
+        return model, manifest_signature(read_manifest(path.parent, verify=False))
+    if isinstance(model, OnnxRuntimeBackend) and len(model.inputs) == 1:
         # The model's own declared input: everything after the (symbolic) batch axis.
         z_shape = model.inputs[0].shape[1:]
         if all(isinstance(d, int) for d in z_shape):
-            return model, tuple(z_shape)
+            return model, Signature((Noise(tuple(z_shape), model.inputs[0].name),), (), (None, None, None))
         raise GanError(f"{path.name} declares a non-fixed z shape {model.inputs[0].shape}; cannot draw z")
-    raise GanError(f"cannot tell the z shape of {path.name} without the {MANIFEST} beside it")
+    raise GanError(f"cannot tell how to call {path.name} without the {MANIFEST} beside it")
 
 
 def sample_images(
-    source: Path, backend: str, n: int, seed: int, device: torch.device, trust_code: bool = True
-) -> torch.Tensor:
+    source: Path,
+    backend: str,
+    n: int,
+    seed: int,
+    device: torch.device,
+    trust_code: bool = True,
+    *,
+    labels: list[int] | None = None,
+    sources: Path | None = None,
+) -> tuple[torch.Tensor, int]:
+    """n images and how many go in a grid row. Noise is drawn on the CPU from the seed alone, so
+    every backend and device draws the same picture. A conditional G draws one row per class of
+    `labels` (default: every class); an image-to-image G turns the images at `sources` (a file or
+    a dir of them) into its own, shown under them."""
     if not 1 <= n <= 100_000:
         raise GanError(f"-n must be between 1 and 100000, got {n}")
     check_seed(seed)
-    generator, z_shape = generator_backend(source, backend, device, trust_code)
-    # Noise is drawn on the CPU from the seed alone, so every backend and device sees the same z.
-    z = torch.randn(n, *z_shape, generator=torch.Generator().manual_seed(seed))
-    return generator(z).cpu()
+    generator, signature = generator_backend(source, backend, device, trust_code)
+    conditioning = GridInputs(signature, n, seed, labels=labels, sources=sources)
+    return torch.cat([*conditioning.shown, generator(*conditioning.args).cpu()]), conditioning.nrow
+
+
+class GridInputs:
+    """G's inputs for a picture of n images: seeded noise, labels one row per class, source images
+    read from files. `args` is what G takes, `shown` what is drawn above G's images (the sources),
+    `nrow` the images per grid row."""
+
+    def __init__(self, signature: Signature, n: int, seed: int, *, labels=None, sources=None):
+        specs = signature.generator_inputs
+        label_spec = next((s for s in specs if isinstance(s, Labels)), None)
+        image_spec = next((s for s in specs if isinstance(s, Image)), None)
+        if labels is not None and label_spec is None:
+            raise GanError("--labels is for a class-conditional generator; this one takes no labels")
+        if sources is not None and image_spec is None:
+            raise GanError("--input is for an image-to-image generator; this one takes no source image")
+        if image_spec is not None and sources is None:
+            raise GanError(
+                "this generator turns a source image into its own; pass --input DIR|FILE of images"
+            )
+        self.nrow, self.shown = None, []
+        drawn = {}
+        if label_spec is not None:
+            rows = _labels(labels, label_spec)
+            self.nrow = max(1, n // len(rows))
+            drawn[label_spec.name] = torch.tensor(rows).repeat_interleave(self.nrow)
+        if image_spec is not None:
+            images = read_images(
+                sources, image_spec.shape, limit=n, size=signature.sizes[0] if signature.sizes else None
+            )
+            drawn[image_spec.name] = images
+            self.shown, self.nrow = [images], len(images)
+        count = len(next(iter(drawn.values()))) if drawn else n
+        generator = torch.Generator().manual_seed(seed)
+        self.args = tuple(
+            drawn[spec.name] if spec.name in drawn else spec.draw(count, generator) for spec in specs
+        )
+
+
+def _labels(labels: list[int] | None, spec: Labels) -> list[int]:
+    if labels is None:
+        return list(range(spec.num_classes))
+    if not labels or any(not 0 <= label < spec.num_classes for label in labels):
+        raise GanError(f"--labels takes classes from 0 to {spec.num_classes - 1}, got {labels}")
+    return list(labels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import warnings
 from pathlib import Path
@@ -33,24 +32,36 @@ def check_opset(exporter: str, opset: int) -> None:
         )
 
 
+# The symbols of the axes that may vary: batch on every input and output, and the height and
+# width of a fully convolutional G's images.
+Axes = dict[int, str]
+
+
 def export_onnx(
     module: nn.Module,
-    example: torch.Tensor,
+    examples: tuple[torch.Tensor, ...],
     path: Path,
-    input_name: str,
+    input_names: list[str],
     output_name: str,
+    *,
+    free_axes: dict[str, Axes],
     opset: int = DEFAULT_OPSET,
     exporter: str = "dynamo",
 ) -> None:
-    """`dynamo` is torch.export-based (torch's default, needs onnxscript); `torchscript` is legacy."""
+    """`dynamo` is torch.export-based (torch's default, needs onnxscript); `torchscript` is legacy.
+    `free_axes` names, per input and output, the axes that may vary; every other axis is fixed, and
+    the file says so (the legacy exporter would otherwise label some of them "batch")."""
     check_opset(exporter, opset)
     module = module.eval()
     if exporter == "dynamo":
-        # dynamic_shapes is keyed by forward's parameter name, whatever the ONNX input is called.
-        (arg,) = inspect.signature(module.forward).parameters
-        axes = {"dynamic_shapes": {arg: {0: torch.export.Dim("batch")}}}
+        # One Dim per symbol, shared by every input that has that axis.
+        dims = {symbol: torch.export.Dim(symbol) for axes in free_axes.values() for symbol in axes.values()}
+        shapes = tuple(
+            {axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in input_names
+        )
+        axes = {"dynamic_shapes": shapes}
     else:
-        axes = {"dynamic_axes": {input_name: {0: "batch"}, output_name: {0: "batch"}}}
+        axes = {"dynamic_axes": {name: dict(free_axes[name]) for name in [*input_names, output_name]}}
     # The exporters narrate every pass on stdout and warn that the other one exists; neither helps.
     with (
         atomic_path(path) as tmp,
@@ -61,9 +72,9 @@ def export_onnx(
         try:
             torch.onnx.export(
                 module,
-                (example,),
+                tuple(examples),
                 str(tmp),
-                input_names=[input_name],
+                input_names=list(input_names),
                 output_names=[output_name],
                 opset_version=opset,
                 dynamo=exporter == "dynamo",
@@ -71,10 +82,37 @@ def export_onnx(
                 **axes,
             )
         except Exception as error:
-            raise GanError(
-                f"ONNX export ({exporter}, opset {opset}) failed: {str(error).splitlines()[0]}"
-            ) from None
+            raise GanError(_export_failure(exporter, opset, error)) from None
+        with torch.no_grad():
+            output_shape = tuple(module(*examples).shape)
+        shapes = {name: tuple(x.shape) for name, x in zip(input_names, examples)} | {
+            output_name: output_shape
+        }
+        _name_axes(tmp, shapes, free_axes)
     validate_onnx(path)
+
+
+def _export_failure(exporter: str, opset: int, error: Exception) -> str:
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    hint = ""
+    if exporter == "torchscript" and "aten::" in first:
+        hint = "; the dynamo exporter (--exporter dynamo, the default) supports more operators"
+    return f"ONNX export ({exporter}, opset {opset}) failed: {first}{hint}"
+
+
+def _name_axes(path: Path, shapes: dict[str, tuple[int, ...]], free_axes: dict[str, Axes]) -> None:
+    """Every graph input and output axis as declared: a free one named by its symbol, a fixed one
+    with its size."""
+    model = onnx.load(str(path))
+    for value in [*model.graph.input, *model.graph.output]:
+        if value.name not in shapes:
+            continue
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if axis in free_axes.get(value.name, {}):
+                dim.dim_param = free_axes[value.name][axis]
+            else:
+                dim.dim_value = shapes[value.name][axis]
+    onnx.save(model, str(path))
 
 
 def validate_onnx(path: Path) -> onnx.ModelProto:

@@ -11,9 +11,9 @@ from torch import nn
 
 from gan.errors import GanError
 from gan.export.backends import ModelSource, Unavailable, build_backends, parity_backends
-from gan.export.golden import load_golden
+from gan.export.golden import fixed_inputs, golden_inputs, load_golden
 from gan.export.image_parity import check_image_parity
-from gan.export.manifest import effective_tolerances, read_manifest
+from gan.export.manifest import effective_tolerances, manifest_signature, read_manifest
 from gan.export.parity import DEFAULT_TOLERANCES, Comparison, check_backends
 
 
@@ -48,12 +48,16 @@ def prove_parity(
             except Unavailable as error:
                 raise GanError(f"cannot check {spec.name} on {dev}: {error}") from None
             backends += [(model, built[model]) for model in models]
-    inputs = {m: golden[f"{m}.input"] for m in models}
-    expected = {m: golden[f"{m}.output"] for m in models}
+    try:
+        inputs = {m: golden_inputs(golden, source.signature, m) for m in models}
+        expected = {m: golden[f"{m}.output"] for m in models}
+        fixed, fixed_images = fixed_inputs(golden, source.signature), golden["fixed_images"]
+    except KeyError as error:
+        raise GanError(f"{manifest['golden']['file']} lacks {error}; re-run gan export") from None
     tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
     comparisons = check_backends(backends, inputs, expected, tolerances, manifest["golden"]["batches"])
     generators = [b for model, b in backends if model == "generator"]
-    image_results = check_image_parity(generators, golden["fixed_noise"], golden["fixed_images"], grid_path)
+    image_results = check_image_parity(generators, fixed, fixed_images, grid_path)
     return comparisons, image_results
 
 
@@ -63,5 +67,5 @@ def verify_export(
     """Parity from the manifest and golden I/O alone: no checkpoint, no Architecture needed."""
     export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
-    golden = load_golden(export_dir / manifest["golden"]["file"])
+    golden = load_golden(export_dir / manifest["golden"]["file"], manifest_signature(manifest))
     return prove_parity(export_dir, manifest, golden, device, grid_path=grid_path, trust_code=trust_code)

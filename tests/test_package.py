@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -93,7 +94,12 @@ def wheel_venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     run = {"check": True, "capture_output": True, "text": True, "timeout": 300}
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp, REPO], **run)
+    # From a copy of the tracked files: setuptools builds in the source tree.
+    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, **run).stdout.split()
+    for name in tracked:
+        (tmp / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, tmp / "src" / name)
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp, tmp / "src"], **run)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], **run)
     purelib = subprocess.run(

@@ -76,7 +76,7 @@ def build_backends(
         raise Unavailable(problem)
     built = {model: spec.forward(source, model, device, options) for model in source.models}
     if "discriminator" in built:
-        built["chain"] = ChainBackend(built["generator"], built["discriminator"])
+        built["chain"] = ChainBackend(built["generator"], built["discriminator"], source.signature)
     return built
 
 

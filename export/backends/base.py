@@ -22,6 +22,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gan.export.manifest import manifest_signature
+from gan.models.inputs import Signature
+
 Run = Callable[[], torch.Tensor]
 # What the eager rows need and an export dir alone cannot give.
 NEEDS_ARCHITECTURE = "needs the model's Python classes: pass --arch SPEC (or use a run dir)"
@@ -58,12 +61,18 @@ class ModelSource:
     `eager` maps "generator" (and "discriminator", when the model has one) to nn.Modules; without
     it (an export dir alone, its Architecture not given) eager rows are unavailable.
     `trust_code` False refuses TorchScript, which is code, not data (see docs/trust.md).
+    `signature` says how the models are called; by default the manifest's.
     """
 
     export_dir: Path | None = None
     manifest: dict | None = None
     eager: dict[str, nn.Module] | None = None
     trust_code: bool = True
+    signature: Signature | None = None
+
+    def __post_init__(self):
+        if self.signature is None and self.manifest is not None:
+            self.signature = manifest_signature(self.manifest)
 
     @property
     def models(self) -> list[str]:

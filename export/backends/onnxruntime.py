@@ -128,9 +128,7 @@ class OnnxRuntimeBackend(Backend):
             _check_shape(self.path.name, meta.name, meta.shape, tuple(feed[meta.name].shape))
         batch = next(iter(feed.values())).shape[0]
         if not self.io_binding:
-            arrays = {
-                name: x.detach().to("cpu", torch.float32).contiguous().numpy() for name, x in feed.items()
-            }
+            arrays = {name: x.detach().to("cpu").contiguous().numpy() for name, x in feed.items()}
             session, output = self.session, self.outputs[0].name
             return lambda: torch.from_numpy(session.run([output], arrays)[0])
         return self._bind_device(feed, batch)
@@ -143,15 +141,20 @@ def bind_session(
     session, feed: dict[str, torch.Tensor], device: torch.device, batch: int | None = None
 ) -> Run:
     """IOBinding: binds `feed` and a preallocated output, both torch tensors on `device`, so a run
-    moves nothing between host and device. Symbolic output dims take `batch`."""
+    moves nothing between host and device. A symbolic batch axis of the output takes `batch`; other
+    symbolic axes (a fully convolutional G's height and width) are learnt from one run."""
     binding = session.io_binding()
     device_type = "cuda" if device.type == "cuda" else "cpu"
     device_id = device.index or 0
-    inputs = {name: x.detach().to(device, torch.float32).contiguous() for name, x in feed.items()}
+    inputs = {name: x.detach().to(device).contiguous() for name, x in feed.items()}
     for name, tensor in inputs.items():
-        binding.bind_input(name, device_type, device_id, np.float32, list(tensor.shape), tensor.data_ptr())
+        # float32 images and noise, int64 labels: bound with their own element type.
+        element = np.int64 if tensor.dtype == torch.int64 else np.float32
+        binding.bind_input(name, device_type, device_id, element, list(tensor.shape), tensor.data_ptr())
     meta = session.get_outputs()[0]
     shape = [d if isinstance(d, int) else batch for d in meta.shape]
+    if any(not isinstance(d, int) for d in meta.shape[1:]):  # sizes that follow the input's: ask once
+        shape = list(session.run([meta.name], {n: t.cpu().numpy() for n, t in inputs.items()})[0].shape)
     output = torch.empty(shape, dtype=torch.float32, device=device)
     binding.bind_output(meta.name, device_type, device_id, np.float32, shape, output.data_ptr())
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gan.cli.common import Device, Untrusted, console, err_console, user_errors
+from gan.cli.common import Device, Untrusted, console, err_console, int_list, user_errors
 
 
 @user_errors
@@ -87,6 +87,21 @@ def sample(
     ] = "onnxruntime",
     n: Annotated[int, typer.Option("-n", help="How many images.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for z; the same seed gives the same images.")] = 0,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="A class-conditional G: these classes, one row each, e.g. 0,1,2 [default: every class].",
+            show_default=False,
+        ),
+    ] = None,
+    input_images: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="An image-to-image G: the source image, or a dir of them; shown above G's images.",
+            show_default=False,
+        ),
+    ] = None,
     device: Device = "cpu",
     out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
     untrusted: Untrusted = False,
@@ -96,9 +111,19 @@ def sample(
     from gan.export.sample import sample_images
     from gan.report.pictures import save_grid
 
-    images = sample_images(source, backend, n, seed, resolve_device(device), trust_code=not untrusted)
-    save_grid(images, out)
-    console.print(f"wrote {n} images from {backend} to {out}")
+    classes = int_list(labels, "--labels") if labels is not None else None
+    images, nrow = sample_images(
+        source,
+        backend,
+        n,
+        seed,
+        resolve_device(device),
+        trust_code=not untrusted,
+        labels=classes,
+        sources=input_images,
+    )
+    save_grid(images, out, nrow)
+    console.print(f"wrote {len(images)} images from {backend} to {out}")
 
 
 def _print_parity(comparisons, image_results, grid: Path | None) -> None:

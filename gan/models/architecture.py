@@ -1,43 +1,67 @@
 """`Architecture`: the one object that describes a GAN to the toolkit.
 
-Shapes, D's output kind and the factories travel together, so no other part of the toolkit needs
-a constant for an image shape or a z size: it reads them from here, or from an export's manifest.
+Factories, the inputs G and D take, the image shape, D's output kind travel together, so no other
+part of the toolkit needs a constant for an image shape, a z size or a label count: it reads them
+from here (`signature`), or from an export's manifest.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from gan.errors import GanError
+from gan.models.inputs import IMAGE, Input, Noise, Signature, check_inputs
 
 OUTPUT_KINDS = ("probability", "logits")
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A user's GAN: zero-argument factories for G (and D, or None) plus the shapes they use.
+    """A user's GAN: zero-argument factories for G (and D, or None) plus what they take and make.
 
-    `z_shape` and `image_shape` are per sample, without the batch axis. `discriminator_output`
-    says whether D ends in a sigmoid ("probability") or not ("logits"); training picks the matching
-    BCE. `init_weights`, if given, is applied with `Module.apply` to fresh models before training.
+    Shapes are per sample, without the batch axis. The classic GAN needs only `z_shape` (G's one
+    input, noise) and `image_shape` (what G makes, and D judges). Others declare
+    `generator_inputs` (`Noise`, `Labels`, `Image`, in G's argument order) and
+    `discriminator_inputs` (names in D's argument order: "image", plus any of G's inputs, as a
+    conditional or a pix2pix D takes them); `generator_kwargs` are fixed extra keyword arguments
+    of G (e.g. {"truncation": 0.7}), passed on every call and baked into the export. An
+    `image_shape` of (C, None, None) is a fully convolutional G; its `Image` input lists the
+    sizes to check. `discriminator_output` says whether D ends in a sigmoid ("probability") or
+    not ("logits"); training picks the matching BCE. `init_weights`, if given, is applied with
+    `Module.apply` to fresh models before training.
     """
 
     name: str
     generator: Callable[[], nn.Module]
     discriminator: Callable[[], nn.Module] | None
-    z_shape: tuple[int, ...]
-    image_shape: tuple[int, int, int]
+    z_shape: tuple[int, ...] | None = None
+    image_shape: tuple[int | None, int | None, int | None] | None = None
     discriminator_output: str = "probability"
     init_weights: Callable[[nn.Module], None] | None = None
+    generator_inputs: tuple[Input, ...] = ()
+    discriminator_inputs: tuple[str, ...] = (IMAGE,)
+    generator_kwargs: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "z_shape", _shape("z_shape", self.z_shape, self.name))
-        object.__setattr__(self, "image_shape", _shape("image_shape", self.image_shape, self.name))
+        if not self.generator_inputs:
+            if self.z_shape is None:
+                raise GanError(f"architecture {self.name!r}: give z_shape, or generator_inputs")
+            object.__setattr__(self, "generator_inputs", (Noise(_shape("z_shape", self.z_shape, self.name)),))
+        object.__setattr__(self, "generator_inputs", tuple(self.generator_inputs))
+        object.__setattr__(self, "discriminator_inputs", tuple(self.discriminator_inputs))
+        noise = next((i for i in self.generator_inputs if isinstance(i, Noise)), None)
+        object.__setattr__(self, "z_shape", noise.shape if noise is not None else None)
+        if self.image_shape is None:
+            raise GanError(f"architecture {self.name!r}: image_shape (C, H, W) of G's images is required")
+        object.__setattr__(self, "image_shape", _shape("image_shape", self.image_shape, self.name, free=True))
+        check_inputs(
+            self.name, self.generator_inputs, self.discriminator_inputs if self.discriminator else ()
+        )
         if len(self.image_shape) != 3:
             raise GanError(
                 f"architecture {self.name!r}: image_shape must be (C, H, W), got {self.image_shape}"
@@ -53,6 +77,16 @@ class Architecture:
     @property
     def has_discriminator(self) -> bool:
         return self.discriminator is not None
+
+    @property
+    def signature(self) -> Signature:
+        """How to call G and D (what an export's manifest records)."""
+        return Signature(
+            self.generator_inputs,
+            self.discriminator_inputs if self.has_discriminator else (),
+            self.image_shape,
+            tuple(self.generator_kwargs.items()),
+        )
 
     @property
     def z_size(self) -> int:
@@ -90,13 +124,16 @@ class Architecture:
         return module
 
 
-def _shape(field: str, value, name: str) -> tuple[int, ...]:
+def _shape(field_name: str, value, name: str, free: bool = False) -> tuple:
+    """A tuple of positive ints; with `free`, None (a size that varies) after the first axis."""
     try:
-        shape = tuple(int(d) for d in value)
+        shape = tuple(d if free and i > 0 and d is None else int(d) for i, d in enumerate(value))
     except (TypeError, ValueError):
-        raise GanError(f"architecture {name!r}: {field} must be a tuple of ints, got {value!r}") from None
-    if not shape or any(d < 1 for d in shape):
-        raise GanError(f"architecture {name!r}: {field} must be non-empty and positive, got {shape}")
+        raise GanError(
+            f"architecture {name!r}: {field_name} must be a tuple of ints, got {value!r}"
+        ) from None
+    if not shape or any(d is not None and d < 1 for d in shape):
+        raise GanError(f"architecture {name!r}: {field_name} must be non-empty and positive, got {shape}")
     return shape
 
 

@@ -12,6 +12,7 @@ from gan.data import default_data_dir, load_dataset
 from gan.data.images import normalize
 from gan.errors import GanError
 from gan.files.atomic import write_text
+from gan.models.inputs import Image, as_called
 from gan.models.spec import load_architecture
 from gan.quality.classifier import REQUIRED_ACCURACY, load_or_train_classifier
 from gan.quality.metrics import FCD_LABEL, evaluate, random_subset, real_reference
@@ -20,9 +21,9 @@ from gan.runs.trained import load_trained_run
 from gan.train.config import check_seed
 
 EVAL_JSON = "eval.json"
-# Images in [-1, 1] from a batch of z: an exported generator on any backend
-# (gan.export.sample.generator_backend gives one), or a module.
-Generator = Callable[[torch.Tensor], torch.Tensor]
+# Images in [-1, 1] from a batch of G's inputs (noise, and labels for a conditional G): an exported
+# generator on any backend (gan.export.sample.generator_backend gives one), or a module.
+Generator = Callable[..., torch.Tensor]
 
 
 def evaluate_run(
@@ -52,9 +53,10 @@ def evaluate_run(
     classifier, classifier_meta = load_or_train_classifier(data, data_dir, device, log)
     if generator is None:
         generator = _eager_generator(run_dir, device)
-    z = architecture.noise(n, seed)
+    # Every input G takes, seeded: noise, and labels spanning the classes of a conditional G.
+    args = architecture.signature.draw("generator", n, seed)
     reference = real_reference(classifier, data.test_images, n)
-    generated = evaluate(classifier, reference, lambda a, b: generator(z[a:b]).cpu(), n)
+    generated = evaluate(classifier, reference, lambda a, b: generator(*(x[a:b] for x in args)).cpu(), n)
     train_sample = random_subset(data.train_images, n, seed + 1)
     floor = evaluate(
         classifier, reference, lambda a, b: normalize(train_sample[a:b]), min(n, len(data.train_images))
@@ -66,7 +68,8 @@ def evaluate_run(
         "seed": seed,
         "dataset": config.dataset,
         "classes": list(data.classes),
-        "arch": config.arch,
+        "arch": architecture.name,
+        "arch_spec": config.arch,
         "classifier": {
             # FCD figures compare only when measured with the same classifier.
             "version": classifier_meta.get("version", f"local-{classifier_meta['sha256'][:12]}"),
@@ -89,6 +92,11 @@ def _dataset_for(run_dir: Path, trained_on: str, asked: str | None, architecture
             f"{run_dir} was trained on {trained_on}, not {asked}; its quality can only "
             f"be measured against {trained_on}"
         )
+    if any(isinstance(spec, Image) for spec in architecture.generator_inputs):
+        raise GanError(
+            f"gan eval measures generators of noise (and class labels); {architecture.name!r} turns a "
+            "source image into its own, and there is no dataset of source images to draw from"
+        )
     data = load_dataset(trained_on, data_dir, log=log)
     data_shape = (1, *data.test_images.shape[1:])
     if tuple(architecture.image_shape) != data_shape:
@@ -101,8 +109,9 @@ def _dataset_for(run_dir: Path, trained_on: str, asked: str | None, architecture
 
 def _eager_generator(run_dir: Path, device: torch.device) -> Generator:
     # evaluate() calls it under no_grad.
-    generator = load_trained_run(run_dir).generator.to(device).eval()
-    return lambda z: generator(z.to(device))
+    run = load_trained_run(run_dir)
+    generator = as_called(run.architecture.signature, "generator", run.generator).to(device).eval()
+    return lambda *args: generator(*(x.to(device) for x in args))
 
 
 class FcdTracker:

@@ -14,6 +14,8 @@ from gan.files.atomic import write_text
 from gan.files.locking import exclusive
 from gan.files.ownership import RUN_FORMAT, check_target, prepare_run_dir
 from gan.models.architecture import Architecture
+from gan.models.calls import call
+from gan.models.inputs import Noise, as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import save_grid
 from gan.runs.checkpoint import FIXED_NOISE_SIZE, Checkpoint, save_checkpoint
@@ -38,8 +40,15 @@ def import_weights(
     check_target(run_dir, force, "run dir")
     architecture, ref = load_architecture(arch)
     generator, discriminator = _models(architecture, generator_weights, discriminator_weights, seed)
-    fixed_noise = architecture.noise(FIXED_NOISE_SIZE, seed)
-    images = _fixed_grid(architecture, generator, fixed_noise)
+    signature = architecture.signature
+    fixed = signature.draw(
+        "generator", FIXED_NOISE_SIZE, seed, size=signature.sizes[0] if signature.sizes else None
+    )
+    images = _fixed_grid(architecture, generator, discriminator, fixed)
+    # The checkpoint keeps the grid's noise (a run's fixed noise); any other input G takes is drawn
+    # again from the seed.
+    noise = [x for spec, x in zip(signature.generator_inputs, fixed) if isinstance(spec, Noise)]
+    fixed_noise = noise[0] if noise else torch.zeros(FIXED_NOISE_SIZE, 0)
     config = TrainConfig(arch=ref.spec, seed=seed, epochs=1)
     checkpoint = Checkpoint(
         config=config,
@@ -80,12 +89,33 @@ def _models(architecture: Architecture, generator_weights, discriminator_weights
 
 
 @torch.no_grad()
-def _fixed_grid(architecture: Architecture, generator: nn.Module, fixed_noise: torch.Tensor) -> torch.Tensor:
-    """G's images of the fixed noise, which must have the shape the architecture declares."""
-    images = generator.eval()(fixed_noise)
-    if tuple(images.shape[1:]) != architecture.image_shape:
+def _fixed_grid(
+    architecture: Architecture, generator: nn.Module, discriminator, fixed: tuple
+) -> torch.Tensor:
+    """G's images of the fixed grid inputs, which must have the shape the architecture declares,
+    and D run on them with the inputs it shares with G: a mismatch is found here, not at export."""
+    signature, name = architecture.signature, architecture.name
+    names = [spec.name for spec in signature.generator_inputs]
+    images = call(
+        as_called(signature, "generator", generator.eval()),
+        fixed,
+        architecture=name,
+        role="generator",
+        names=names,
+    )
+    declared = signature.image_shape
+    if images.dim() != 4 or any(d is not None and d != a for d, a in zip(declared, images.shape[1:])):
         raise GanError(
             f"the generator makes images of shape {tuple(images.shape[1:])}, but architecture "
-            f"{architecture.name!r} declares image_shape {architecture.image_shape}"
+            f"{name!r} declares image_shape {declared}"
+        )
+    if discriminator is not None:
+        d_args = signature.discriminator_args(fixed, images)
+        call(
+            discriminator.eval(),
+            d_args,
+            architecture=name,
+            role="discriminator",
+            names=signature.discriminator_inputs,
         )
     return images

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from gan.errors import GanError
+from gan.models.inputs import Signature, as_called
 from gan.train.config import GEMM_CHOICES, GEMM_ENGINES
 
 # oneDNN must take under this fraction of aten's time: a near tie keeps the default, so two runs
@@ -106,10 +107,13 @@ def _swappable(module: nn.Module) -> list[nn.Linear]:
     return [layer for layer in module.modules() if _is_swappable(layer)]
 
 
-def _linear_calls(models: list[nn.Module], z: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:
-    """Each call of a swappable layer in one forward through G then D, with an input of the shape
-    and dtype it got. Runs on copies: a forward in train mode moves BatchNorm statistics."""
-    models = [copy.deepcopy(m) for m in models]
+def _linear_calls(
+    generator: nn.Module, discriminator: nn.Module | None, signature: Signature, batch: int
+) -> list[tuple[nn.Linear, torch.Tensor]]:
+    """Each call of a swappable layer in one forward through G then D (on G's image and the inputs
+    it shares with G), with an input of the shape and dtype it got. Runs on copies: a forward in
+    train mode moves BatchNorm statistics."""
+    models = [copy.deepcopy(m) for m in (generator, discriminator) if m is not None]
     calls = []
 
     def record(layer, args, kwargs):
@@ -121,9 +125,10 @@ def _linear_calls(models: list[nn.Module], z: torch.Tensor) -> list[tuple[nn.Lin
     ]
     try:
         with torch.no_grad():
-            output = z
-            for model in models:
-                output = model(output)
+            args = signature.draw("generator", batch, 0, size=signature.sizes[0] if signature.sizes else None)
+            image = as_called(signature, "generator", models[0])(*args)
+            if len(models) == 2:
+                models[1](*signature.discriminator_args(args, image))
     finally:
         for hook in hooks:
             hook.remove()
@@ -131,15 +136,14 @@ def _linear_calls(models: list[nn.Module], z: torch.Tensor) -> list[tuple[nn.Lin
 
 
 def time_engines(
-    generator: nn.Module, discriminator: nn.Module | None, z_shape, batch: int, rounds: int = 5
+    generator: nn.Module, discriminator: nn.Module | None, signature: Signature, batch: int, rounds: int = 5
 ) -> dict[str, float]:
     """Seconds of one forward and backward through every nn.Linear call of G and D, at the shapes
     the models feed them, on each engine (the best round). Only the layers the engine swaps are
     timed: in a convolutional GAN the convolutions would drown the difference in noise, and the
     choice would flip from run to run. The engines alternate round by round, so a noisy
     neighbour slows both alike."""
-    z = torch.randn(batch, *z_shape, generator=torch.Generator().manual_seed(0))
-    calls = _linear_calls([m for m in (generator, discriminator) if m is not None], z)
+    calls = _linear_calls(generator, discriminator, signature, batch)
     cases = {
         engine: [(use_engine(nn.Sequential(layer), engine)[0], x) for layer, x in calls]
         for engine in GEMM_ENGINES
@@ -211,7 +215,7 @@ def choose_engine(
     device: torch.device,
     generator: nn.Module,
     discriminator: nn.Module | None,
-    z_shape,
+    signature: Signature,
     batch: int,
     compiled: bool = False,
     resumed_on: str | None = None,
@@ -234,7 +238,7 @@ def choose_engine(
     if not layers:
         return EngineChoice("aten", "the model has no nn.Linear layers")
     try:
-        seconds = time_engines(generator, discriminator, z_shape, batch)
+        seconds = time_engines(generator, discriminator, signature, batch)
     except RuntimeError as error:  # e.g. a layer fed a dtype or rank oneDNN does not take
         first = (str(error).strip().splitlines() or [""])[0][:200]
         return EngineChoice("aten", f"oneDNN could not run this model ({first})")

@@ -25,6 +25,7 @@ from gan.errors import GanError
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, prepare_run_dir
 from gan.models.architecture import Architecture
+from gan.models.inputs import as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import read_losses
 from gan.runs.checkpoint import (
@@ -196,7 +197,7 @@ def _fresh_state(
     opt_g = make_optimizer(generator, config.lr, betas)
     opt_d = make_optimizer(discriminator, config.lr, betas)
     step = GanStep(
-        generator,
+        as_called(architecture.signature, "generator", generator),  # with G's fixed keyword arguments
         discriminator,
         opt_g,
         opt_d,
@@ -253,7 +254,7 @@ def _choose_gemm(
                 device,
                 generator,
                 discriminator,
-                architecture.z_shape,
+                architecture.signature,
                 local_batch,
                 compiled=config.compile,
                 resumed_on=resumed_on,
@@ -405,9 +406,10 @@ def _end_epoch(state: TrainingState, epoch: int, stats: torch.Tensor) -> None:
     ]
     if not state.world.is_main:
         return
-    write_epoch_artifacts(state.run_dir, epoch, state.generator, state.fixed_noise, state.loss_rows, steps)
+    generator = as_called(state.architecture.signature, "generator", state.generator)
+    write_epoch_artifacts(state.run_dir, epoch, generator, state.fixed_noise, state.loss_rows, steps)
     if state.fcd_tracker is not None and epoch % state.config.eval_every == 0:
-        record_fcd(state.run_dir, epoch, state.fcd_tracker(state.generator))
+        record_fcd(state.run_dir, epoch, state.fcd_tracker(generator))
     save_checkpoint(
         state.run_dir,
         Checkpoint(
@@ -425,11 +427,19 @@ def _end_epoch(state: TrainingState, epoch: int, stats: torch.Tensor) -> None:
 
 
 def check_trainable(architecture: Architecture, data_shape: tuple[int, ...], dataset: str) -> None:
-    """Training needs a discriminator and the dataset's image shape."""
+    """Training needs a discriminator, G on noise alone, D on the image alone, and the dataset's
+    image shape."""
     if not architecture.has_discriminator:
         raise GanError(
             f"architecture {architecture.name!r} has no discriminator, so it cannot be trained; "
             "import its weights with `gan import` to export, verify, sample and bench it"
+        )
+    if not architecture.signature.plain:
+        takes = ", ".join(spec.name for spec in architecture.generator_inputs)
+        raise GanError(
+            f"architecture {architecture.name!r}: G takes {takes} and D takes "
+            f"{', '.join(architecture.discriminator_inputs)}, but gan train trains G on noise alone and D "
+            "on the image alone; train it in your own loop and bring its weights with `gan import`"
         )
     if tuple(architecture.image_shape) != tuple(data_shape):
         raise GanError(

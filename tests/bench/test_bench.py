@@ -58,7 +58,7 @@ def test_stop_rule_needs_both_count_and_time():
 
 def test_flop_counts_match_the_mlp_by_hand():
     architecture, generator, discriminator = fresh_models("mlp")
-    setup = TrainSetup(generator, discriminator, "probability", (100,), (1, 28, 28), 64, CPU)
+    setup = TrainSetup(generator, discriminator, "probability", architecture.signature, 64, CPU)
     flops = workload_flops(setup)
     g = 2 * 64 * (100 * 128 + 128 * 784)
     d = 2 * 64 * (784 * 128 + 128 * 1)

@@ -16,8 +16,10 @@ from gan.bench.train_variants import TrainSetup, make_train_variant
 )
 def test_train_step_batch_64(benchmark, variant, workload, device):
     benchmark.group = f"train {workload} ({device})"
-    _, generator, discriminator = fresh_models("mlp")
-    setup = TrainSetup(generator, discriminator, "probability", (100,), (1, 28, 28), 64, torch.device(device))
+    architecture, generator, discriminator = fresh_models("mlp")
+    setup = TrainSetup(
+        generator, discriminator, "probability", architecture.signature, 64, torch.device(device)
+    )
     steps = make_train_variant(variant, setup)
     result = benchmark(synchronized(steps.runs[workload], device))
     assert torch.isfinite(result).all()

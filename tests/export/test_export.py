@@ -14,7 +14,7 @@ from helpers import QUIET, assert_user_error, gan, requires_cuda
 from gan.errors import GanError
 from gan.export.backends import ModelSource, backend_spec, build_backends, parity_backends
 from gan.export.exporter import _swap_in, export_run
-from gan.export.golden import load_golden
+from gan.export.golden import golden_inputs, load_golden
 from gan.export.manifest import read_manifest
 from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, check_backends
 from gan.runs.trained import load_trained_run
@@ -55,6 +55,8 @@ def test_manifest_is_the_contract(export):
     manifest = read_manifest(export_dir)
     assert manifest["arch"]["spec"] == json.loads((run_dir / "config.json").read_text())["arch"]
     assert manifest["z_shape"] == [100] and manifest["image_shape"] == [1, 28, 28]
+    assert manifest["signature"]["generator_inputs"] == [{"kind": "noise", "name": "z", "shape": [100]}]
+    assert manifest["signature"]["discriminator_inputs"] == ["image"]
     assert manifest["discriminator_output"] == "probability"
     assert manifest["opset"] == 18 and manifest["exporter"] == exporter
     assert set(manifest["files"]) == {
@@ -137,8 +139,8 @@ def test_cuda_parity(trained_run, tmp_path):
         with pytest.raises(GanError, match="install onnxruntime-gpu"):
             export_run(trained_run, tmp_path / "export-cuda", device=cuda, console=QUIET)
         result = export_run(trained_run, tmp_path / "export-cpu", console=QUIET)
-        golden = load_golden(result.export_dir / "golden.npz")
         run = load_trained_run(trained_run)
+        golden = load_golden(result.export_dir / "golden.npz", run.architecture.signature)
         eager = {"generator": run.generator, "discriminator": run.discriminator}
         source = ModelSource(result.export_dir, result.manifest, eager)
         backends = [
@@ -146,7 +148,10 @@ def test_cuda_parity(trained_run, tmp_path):
             for name in ("eager", "torchscript")
             for model, backend in build_backends(backend_spec(name), source, cuda).items()
         ]
-        inputs = {m: golden[f"{m}.input"] for m in ("generator", "discriminator", "chain")}
+        inputs = {
+            m: golden_inputs(golden, run.architecture.signature, m)
+            for m in ("generator", "discriminator", "chain")
+        }
         expected = {m: golden[f"{m}.output"] for m in inputs}
         comparisons = check_backends(backends, inputs, expected, DEFAULT_TOLERANCES)
     cuda_rows = [c for c in comparisons if c.device.startswith("cuda")]

@@ -17,7 +17,7 @@ from helpers import assert_user_error, copy_export, deadline, gan, rewrite_manif
 from gan.bench.results import BenchResults
 from gan.errors import GanError
 from gan.export.golden import load_golden
-from gan.export.manifest import effective_tolerances, read_manifest
+from gan.export.manifest import effective_tolerances, manifest_signature, read_manifest
 from gan.export.parity import DEFAULT_TOLERANCES
 from gan.runs.checkpoint import load_checkpoint
 
@@ -135,7 +135,7 @@ def test_fuzzed_manifests_checkpoints_and_reports(exported_run, tmp_path, monkey
 
     def open_export():  # everything verify opens before it builds a runtime session
         checked = read_manifest(export)
-        load_golden(export / checked["golden"]["file"])
+        load_golden(export / checked["golden"]["file"], manifest_signature(checked))
         effective_tolerances(checked, DEFAULT_TOLERANCES)
 
     cases = [

@@ -10,10 +10,10 @@ from torch import nn
 from gan.export.backends.eager import TorchBackend
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.export.backends.torchscript import torchscript_backend
-from gan.export.inputs import example_inputs
 from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Tolerance, check_backends, compare
 from gan.export.to_onnx import export_onnx
 from gan.export.torchscript import export_torchscript
+from gan.models.inputs import IMAGE, Labels, Noise, Signature
 from gan.models.spec import load_architecture
 
 
@@ -36,15 +36,17 @@ def test_polygraphy_rule_needs_both_tolerances_exceeded():
 
 
 def test_inputs_follow_the_declared_shapes_seeded_and_never_constant():
-    a, b = (
-        example_inputs((100, 1, 1), (3, 8, 8), 8, seed=5),
-        example_inputs((100, 1, 1), (3, 8, 8), 8, seed=5),
-    )
-    assert a["generator"].shape == (8, 100, 1, 1) and a["discriminator"].shape == (8, 3, 8, 8)
-    for name in a:
-        assert torch.equal(a[name], b[name])
-        assert a[name].std() > 0.1
-    assert a["discriminator"].min() >= -1 and a["discriminator"].max() <= 1
+    signature = Signature((Noise((100, 1, 1)), Labels(10)), (IMAGE, "labels"), (3, 8, 8))
+    for role in ("generator", "discriminator", "chain"):
+        a, b = signature.draw(role, 20, seed=5), signature.draw(role, 20, seed=5)
+        assert [x.shape[1:] for x in a] == [spec.shape for spec in signature.inputs(role)]
+        for x, y in zip(a, b):
+            assert torch.equal(x, y) and x.float().std() > 0.1
+    z, labels = signature.draw("generator", 20, seed=5)
+    assert z.shape == (20, 100, 1, 1) and labels.dtype == torch.int64
+    assert sorted(labels.tolist()) == sorted([c for c in range(10)] * 2)  # every class, evenly
+    image, _ = signature.draw("discriminator", 20, seed=5)
+    assert image.shape == (20, 3, 8, 8) and image.min() >= -1 and image.max() <= 1
 
 
 class FrozenBatchGenerator(nn.Module):
@@ -59,25 +61,26 @@ class FrozenBatchGenerator(nn.Module):
 
 
 def _parity_of(module_backend, reference: nn.Module, model="generator"):
-    inputs = example_inputs((100,), (1, 28, 28), max(PARITY_BATCHES), seed=7)
+    inputs = {model: Signature((Noise((100,)),), (IMAGE,), (1, 28, 28)).draw(model, max(PARITY_BATCHES), 7)}
     with torch.no_grad():
-        expected = {model: reference.eval()(inputs[model])}
+        expected = {model: reference.eval()(*inputs[model])}
     return check_backends([(model, module_backend)], inputs, expected, DEFAULT_TOLERANCES)
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the bug being simulated
 def test_parity_catches_a_frozen_batch_axis(tmp_path):
     generator, _ = load_architecture("mlp")[0].build(seed=0)
-    export_torchscript(FrozenBatchGenerator(generator), torch.randn(3, 100), tmp_path / "g.pt")
+    export_torchscript(FrozenBatchGenerator(generator), (torch.randn(3, 100),), tmp_path / "g.pt")
     results = _parity_of(torchscript_backend(tmp_path / "g.pt", torch.device("cpu")), generator)
     assert [r.passed for r in results] == [False, False, False]
     assert all(r.error for r in results)
     export_onnx(
         FrozenBatchGenerator(generator),
-        torch.randn(3, 100),
+        (torch.randn(3, 100),),
         tmp_path / "g.onnx",
-        "z",
+        ["z"],
         "image",
+        free_axes={"z": {0: "batch"}, "image": {0: "batch"}},
         exporter="torchscript",
     )
     results = _parity_of(OnnxRuntimeBackend(tmp_path / "g.onnx", torch.device("cpu")), generator)

@@ -11,6 +11,7 @@ from helpers import CPU, fresh_models, gan, gan_step
 from torch import nn
 
 from gan.errors import GanError
+from gan.models.inputs import IMAGE, Noise, Signature
 from gan.train import gemm_engine
 from gan.train.gemm_engine import OneDnnLinear, choose_engine, use_engine
 
@@ -77,7 +78,7 @@ def test_eager_training_on_onednn_follows_aten():
 def test_auto_takes_onednn_only_when_measured_clearly_faster(monkeypatch, seconds, expected):
     monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: seconds)
     architecture, generator, discriminator = fresh_models("mlp")
-    choice = choose_engine("auto", CPU, generator, discriminator, architecture.z_shape, 64)
+    choice = choose_engine("auto", CPU, generator, discriminator, architecture.signature, 64)
     assert choice.engine == expected
     assert f"{seconds['onednn'] / seconds['aten']:.2f}x" in choice.reason
     assert choice.seconds == seconds
@@ -87,11 +88,11 @@ def test_auto_keeps_aten_for_a_compiled_step_that_would_lose_the_onednn_backward
     monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: {"aten": 1.0, "onednn": 0.5})
     monkeypatch.setattr(gemm_engine, "compiled_backward_is_kept", lambda: False)
     architecture, generator, discriminator = fresh_models("mlp")
-    choice = choose_engine("auto", CPU, generator, discriminator, architecture.z_shape, 64, compiled=True)
+    choice = choose_engine("auto", CPU, generator, discriminator, architecture.signature, 64, compiled=True)
     assert choice.engine == "aten"
     assert "0.50x" in choice.reason and "pytorch/pytorch#193279" in choice.reason
     with pytest.raises(GanError, match="--gemm onednn cannot be used: .*--no-compile"):
-        choose_engine("onednn", CPU, generator, discriminator, architecture.z_shape, 64, compiled=True)
+        choose_engine("onednn", CPU, generator, discriminator, architecture.signature, 64, compiled=True)
 
 
 @pytest.mark.filterwarnings("ignore:.*an autograd kernel was not registered")
@@ -121,7 +122,7 @@ def test_the_compile_probe_predicts_what_the_compiled_gan_step_does():
 
 def test_a_resumed_run_keeps_its_engine_while_it_can_run(monkeypatch):
     architecture, generator, discriminator = fresh_models("mlp")
-    args = (CPU, generator, discriminator, architecture.z_shape, 64)
+    args = (CPU, generator, discriminator, architecture.signature, 64)
     monkeypatch.setattr(gemm_engine, "time_engines", lambda *a: pytest.fail("a resume keeps, not times"))
     for engine in ("aten", "onednn"):
         choice = choose_engine("auto", *args, resumed_on=engine)
@@ -137,14 +138,14 @@ def test_a_resumed_run_keeps_its_engine_while_it_can_run(monkeypatch):
 def test_timing_feeds_each_linear_call_its_own_shape_and_leaves_the_models_alone():
     """DCGAN's convolutions are not timed (they drowned the engines' difference in noise and the
     choice flipped between runs); its two linears are, at the shapes a batch gives them."""
-    _, generator, discriminator = fresh_models("dcgan")
+    architecture, generator, discriminator = fresh_models("dcgan")
     before = {k: v.clone() for k, v in generator.state_dict().items()}
-    calls = gemm_engine._linear_calls([generator, discriminator], torch.randn(8, 100))
+    calls = gemm_engine._linear_calls(generator, discriminator, architecture.signature, 8)
     shapes = [(type(layer), tuple(x.shape)) for layer, x in calls]
     assert shapes == [(nn.Linear, (8, 100)), (nn.Linear, (8, discriminator.net[-2].in_features))]
     assert all(x.requires_grad for _, x in calls)
     assert all(torch.equal(v, before[k]) for k, v in generator.state_dict().items())  # BN stats too
-    seconds = gemm_engine.time_engines(generator, discriminator, (100,), 8, rounds=1)
+    seconds = gemm_engine.time_engines(generator, discriminator, architecture.signature, 8, rounds=1)
     assert set(seconds) == {"aten", "onednn"} and all(0 < s < 1 for s in seconds.values())
 
 
@@ -152,7 +153,9 @@ def test_models_without_linear_layers_keep_aten_without_timing(monkeypatch):
     monkeypatch.setattr(gemm_engine, "time_engines", lambda *args: pytest.fail("nothing to time"))
     generator = nn.Sequential(nn.ConvTranspose2d(4, 1, 4), nn.Tanh())
     discriminator = nn.Sequential(nn.Conv2d(1, 1, 4), nn.Flatten())
-    choice = choose_engine("auto", CPU, generator, discriminator, (4, 1, 1), 8)
+    choice = choose_engine(
+        "auto", CPU, generator, discriminator, Signature((Noise((4, 1, 1)),), (IMAGE,), (1, 4, 4)), 8
+    )
     assert choice.engine == "aten" and "no nn.Linear" in choice.reason
 
 
@@ -175,5 +178,5 @@ def test_a_model_onednn_cannot_run_keeps_aten_and_says_why():
         def forward(self, z):
             return generator(z.double())
 
-    choice = choose_engine("auto", CPU, Double(), discriminator, (4,), 8)
+    choice = choose_engine("auto", CPU, Double(), discriminator, Signature((Noise((4,)),), (IMAGE,), (6,)), 8)
     assert choice.engine == "aten" and choice.reason.startswith("oneDNN could not run this model")
