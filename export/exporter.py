@@ -14,10 +14,11 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from gan.export.golden import GOLDEN, make_golden, save_golden
+from gan.errors import GanError
+from gan.export.golden import GOLDEN, PARITY_BATCHES, SIZED_BATCHES, make_golden, parity_cases, save_golden
 from gan.export.manifest import read_manifest, write_manifest
 from gan.export.model_io import baked_arguments, describe, free_axes, input_names, output_name
-from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Comparison
+from gan.export.parity import DEFAULT_TOLERANCES, Comparison
 from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
 from gan.export.verify import prove_parity
@@ -26,6 +27,7 @@ from gan.files.ownership import check_target, remove_abandoned
 from gan.models.architecture import Architecture
 from gan.models.calls import call, user_code
 from gan.models.inputs import as_called
+from gan.models.randomness import draws_random_numbers, random_modules
 from gan.models.spec import ArchitectureRef
 from gan.runs.checkpoint import FIXED_NOISE_SIZE
 from gan.runs.trained import load_trained_run
@@ -137,6 +139,7 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
         staging.mkdir(parents=True)
         try:
             with console.status("exporting") as status:
+                _check_randomness(request)
                 described, notices = _write_artifacts(request, staging, status)
                 status.update("golden I/O and parity")
                 golden = _write_golden(request, staging)
@@ -158,6 +161,26 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
     return ExportResult(request.out, manifest, comparisons, image_results, sorted(set(notices)), seconds)
 
 
+def _check_randomness(request: ExportRequest) -> None:
+    """A model that draws random numbers inside forward would export as a random graph that no
+    parity could hold: refused, naming the modules that draw, unless G is declared stochastic."""
+    signature, arch = request.architecture.signature, request.architecture.name
+    for role, module in request.models.items():
+        args = signature.draw(role, 2, GOLDEN_SEED, size=_first(signature.sizes))
+        with user_code(arch, role, input_names(signature, role), args):
+            if not draws_random_numbers(module, args) or (role == "generator" and signature.stochastic):
+                continue
+            where = ", ".join(
+                path.removeprefix("module.") or "its own forward" for path in random_modules(module, args)
+            )
+        raise GanError(
+            f"architecture {arch!r}: its {role} draws random numbers inside forward ({where}), so its "
+            "export would be random too and no parity could hold; pass that noise in as a declared input "
+            "(a Noise in generator_inputs), or declare the architecture stochastic=True to export it and "
+            "compare it by distribution"
+        )
+
+
 def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dict, list[str]]:
     """The .pt and .onnx of each model, validated; returns their manifest entries and torch's notices."""
     signature, arch = request.architecture.signature, request.architecture.name
@@ -171,7 +194,9 @@ def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dic
         axes = free_axes(signature, name, output, result.dim())
         status.update(f"TorchScript: {name}")
         with user_code(arch, name, names, examples):
-            notices += export_torchscript(module, examples, staging / f"{name}.pt")
+            # A stochastic G cannot pass the trace check, which compares two runs.
+            check = not (signature.stochastic and name == "generator")
+            notices += export_torchscript(module, examples, staging / f"{name}.pt", check=check)
         status.update(f"ONNX ({request.exporter}, opset {request.opset}): {name}")
         path = staging / f"{name}.onnx"
         export_onnx(
@@ -206,16 +231,16 @@ def _write_golden(request: ExportRequest, staging: Path) -> dict[str, torch.Tens
     fixed = signature.draw("generator", FIXED_NOISE_SIZE, 0, size=_first(signature.sizes))
     if request.fixed_noise is not None and signature.plain:
         fixed = (request.fixed_noise,)  # the run's own grid
-    models = request.models
-    roles = [
-        m for m in ("generator", "discriminator", "chain") if m == "generator" or "discriminator" in models
-    ]
-    inputs = {
-        m: signature.draw(m, max(PARITY_BATCHES), GOLDEN_SEED, size=_first(signature.sizes)) for m in roles
-    }
-    golden = make_golden(signature, models, inputs, fixed, request.architecture.name)
+    cases = parity_cases(signature, request.discriminator is not None)
+    batch = max(_batches(signature))
+    inputs = {key: signature.draw(model, batch, GOLDEN_SEED, size=size) for key, model, size in cases}
+    golden = make_golden(signature, request.models, inputs, fixed, request.architecture.name)
     save_golden(staging / GOLDEN, golden)
     return golden
+
+
+def _batches(signature) -> tuple[int, ...]:
+    return SIZED_BATCHES if signature.sizes else PARITY_BATCHES
 
 
 def _manifest(request: ExportRequest, described: dict) -> dict:
@@ -233,7 +258,12 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
         # What the files say, which may differ from what was asked for.
         "opset": described["generator"]["opset"],
         "trace_batch": TRACE_BATCH,
-        "golden": {"file": GOLDEN, "seed": GOLDEN_SEED, "batches": list(PARITY_BATCHES)},
+        "golden": {
+            "file": GOLDEN,
+            "seed": GOLDEN_SEED,
+            "batches": list(_batches(architecture.signature)),
+            "sizes": [list(size) for size in architecture.signature.sizes],
+        },
         "versions": _versions(),
         "models": described,
         "tolerances": {k: vars(v) for k, v in DEFAULT_TOLERANCES.items()},

@@ -19,6 +19,27 @@ from gan.models.inputs import Signature
 GOLDEN = "golden.npz"
 
 
+# The batches parity checks: 1, a typical one, and an odd one larger than any traced. Images of
+# a free size are checked at several sizes with smaller batches, to keep the golden file small.
+PARITY_BATCHES = (1, 64, 257)
+SIZED_BATCHES = (1, 8, 17)
+
+
+def parity_cases(
+    signature: Signature, has_discriminator: bool
+) -> list[tuple[str, str, tuple[int, int] | None]]:
+    """(key, model, size) of every golden case: each model ("generator", and "discriminator" and
+    the chain D(G(...)) when there is a D), at every declared size of a fully convolutional G
+    ("generator@48x48")."""
+    models = ["generator", *(["discriminator", "chain"] if has_discriminator else [])]
+    sizes = signature.sizes or (None,)
+    return [
+        (model if size is None else f"{model}@{size[0]}x{size[1]}", model, size)
+        for size in sizes
+        for model in models
+    ]
+
+
 @torch.no_grad()
 def make_golden(
     signature: Signature,
@@ -27,36 +48,32 @@ def make_golden(
     fixed: tuple[torch.Tensor, ...],
     architecture: str,
 ) -> dict[str, torch.Tensor]:
-    """Inputs and eager outputs per model ("generator", and "discriminator" and the chain D(G(...))
-    when there is a D), and the fixed grid's inputs and images. `models` are as called."""
+    """Inputs and eager outputs per case (`parity_cases`), and the fixed grid's inputs and images.
+    `models` are as called."""
     generator = models["generator"].eval()
     golden = {}
     for name, x in zip(_names(signature, "generator"), fixed):
         golden[f"fixed.{name}"] = x
     golden["fixed_images"] = _run(generator, fixed, signature, "generator", architecture)
-    for model in [
-        m for m in ("generator", "discriminator", "chain") if m == "generator" or "discriminator" in models
-    ]:
-        for name, x in zip(_names(signature, model), inputs[model]):
-            golden[f"{model}.input.{name}"] = x
+    for key, args in inputs.items():
+        model = key.split("@")[0]
+        for name, x in zip(_names(signature, model), args):
+            golden[f"{key}.input.{name}"] = x
         if model == "chain":
-            image = _run(generator, inputs["chain"], signature, "generator", architecture)
-            d_args = signature.discriminator_args(inputs["chain"], image)
-            golden["chain.output"] = _run(
-                models["discriminator"].eval(), d_args, signature, "discriminator", architecture
-            )
+            image = _run(generator, args, signature, "generator", architecture)
+            d_args = signature.discriminator_args(args, image)
+            discriminator = models["discriminator"].eval()
+            golden[f"{key}.output"] = _run(discriminator, d_args, signature, "discriminator", architecture)
         else:
-            golden[f"{model}.output"] = _run(
-                models[model].eval(), inputs[model], signature, model, architecture
-            )
+            golden[f"{key}.output"] = _run(models[model].eval(), args, signature, model, architecture)
     return golden
 
 
 def golden_inputs(
-    golden: dict[str, torch.Tensor], signature: Signature, model: str
+    golden: dict[str, torch.Tensor], signature: Signature, key: str
 ) -> tuple[torch.Tensor, ...]:
-    """A model's golden inputs, in its argument order."""
-    return tuple(golden[f"{model}.input.{name}"] for name in _names(signature, model))
+    """A case's golden inputs, in its model's argument order."""
+    return tuple(golden[f"{key}.input.{name}"] for name in _names(signature, key.split("@")[0]))
 
 
 def fixed_inputs(golden: dict[str, torch.Tensor], signature: Signature) -> tuple[torch.Tensor, ...]:

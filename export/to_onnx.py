@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import warnings
 from pathlib import Path
@@ -59,16 +60,21 @@ def export_onnx(
         shapes = tuple(
             {axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in input_names
         )
-        axes = {"dynamic_shapes": shapes}
+        axes = {"dynamic_shapes": _by_parameter(module, shapes)}
     else:
         axes = {"dynamic_axes": {name: dict(free_axes[name]) for name in [*input_names, output_name]}}
-    # The exporters narrate every pass on stdout and warn that the other one exists; neither helps.
+    # The exporters narrate every pass on stdout (and a failing graph on stderr) and warn that the
+    # other one exists; none of it helps: a failure is reported in one line below.
     with (
         atomic_path(path) as tmp,
         warnings.catch_warnings(),
         contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
     ):
-        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+        # TracerWarnings were shown once by the TorchScript export, and parity judges what they warn of.
+        warnings.simplefilter(
+            "ignore", (DeprecationWarning, FutureWarning, UserWarning, torch.jit.TracerWarning)
+        )
         try:
             torch.onnx.export(
                 module,
@@ -90,6 +96,14 @@ def export_onnx(
         }
         _name_axes(tmp, shapes, free_axes)
     validate_onnx(path)
+
+
+def _by_parameter(module: nn.Module, shapes: tuple) -> tuple | dict:
+    """torch.export matches dynamic shapes to forward's parameters: positional ones take one each,
+    a `*args` (as G with fixed keyword arguments has) takes them all."""
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    varargs = next((p.name for p in parameters if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
+    return {varargs: shapes} if varargs else shapes
 
 
 def _export_failure(exporter: str, opset: int, error: Exception) -> str:

@@ -10,17 +10,24 @@ from torch import nn
 
 from gan.files.atomic import atomic_path
 
+TORCH_DIR = str(Path(torch.__file__).parent)
 
-def export_torchscript(module: nn.Module, examples: tuple[torch.Tensor, ...], path: Path) -> list[str]:
+
+def export_torchscript(
+    module: nn.Module, examples: tuple[torch.Tensor, ...], path: Path, check: bool = True
+) -> list[str]:
     """Traces with the inputs in G's or D's argument order and saves; returns torch's deprecation
     notices, deduplicated, for one polite mention."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        traced = torch.jit.trace(module.eval(), tuple(examples), check_trace=True)
+        traced = torch.jit.trace(module.eval(), tuple(examples), check_trace=check)
         with atomic_path(path) as tmp:
             torch.jit.save(traced, str(tmp))
     notices = [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
     for w in caught:
-        if not issubclass(w.category, (FutureWarning, DeprecationWarning)):
+        # The user's own code's warnings pass on; those raised inside torch are about torch's code
+        # (InstanceNorm's shape checks, ...), not the model, and would only alarm.
+        inside_torch = str(w.filename).startswith(TORCH_DIR)
+        if not issubclass(w.category, (FutureWarning, DeprecationWarning)) and not inside_torch:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return sorted(set(notices))

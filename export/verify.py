@@ -11,10 +11,11 @@ from torch import nn
 
 from gan.errors import GanError
 from gan.export.backends import ModelSource, Unavailable, build_backends, parity_backends
-from gan.export.golden import fixed_inputs, golden_inputs, load_golden
+from gan.export.golden import fixed_inputs, golden_inputs, load_golden, parity_cases
 from gan.export.image_parity import check_image_parity
 from gan.export.manifest import effective_tolerances, manifest_signature, read_manifest
-from gan.export.parity import DEFAULT_TOLERANCES, Comparison, check_backends
+from gan.export.parity import DEFAULT_TOLERANCES, DISTRIBUTION_BOUND, Comparison, check_backends
+from gan.report.tables import model_label
 
 
 def prove_parity(
@@ -35,7 +36,11 @@ def prove_parity(
     TorchScript is skipped unless `trust_code`."""
     source = ModelSource(export_dir, manifest, eager, trust_code=trust_code)
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
-    models = [*source.models, *(["chain"] if "discriminator" in source.models else [])]
+    cases = parity_cases(source.signature, "discriminator" in source.models)
+    if source.signature.stochastic:
+        # A random G is compared by distribution, and D on its own golden inputs; D on a random G's
+        # images has too little spread of its own for a distribution to say anything.
+        cases = [case for case in cases if case[1] != "chain"]
     backends = []
     for dev in devices:
         for spec in parity_backends(dev):
@@ -47,16 +52,21 @@ def prove_parity(
                 built = build_backends(spec, source, dev)
             except Unavailable as error:
                 raise GanError(f"cannot check {spec.name} on {dev}: {error}") from None
-            backends += [(model, built[model]) for model in models]
+            backends += [(key, built[model]) for key, model, _ in cases]
     try:
-        inputs = {m: golden_inputs(golden, source.signature, m) for m in models}
-        expected = {m: golden[f"{m}.output"] for m in models}
+        inputs = {key: golden_inputs(golden, source.signature, key) for key, _, _ in cases}
+        expected = {key: golden[f"{key}.output"] for key, _, _ in cases}
         fixed, fixed_images = fixed_inputs(golden, source.signature), golden["fixed_images"]
     except KeyError as error:
         raise GanError(f"{manifest['golden']['file']} lacks {error}; re-run gan export") from None
     tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
-    comparisons = check_backends(backends, inputs, expected, tolerances, manifest["golden"]["batches"])
-    generators = [b for model, b in backends if model == "generator"]
+    random = frozenset({"generator"} if source.signature.stochastic else ())
+    batches = manifest["golden"]["batches"]
+    comparisons = check_backends(backends, inputs, expected, tolerances, batches, by_distribution=random)
+    if random:  # two runs of a stochastic G draw different pictures: nothing to compare pixel by pixel
+        return comparisons, []
+    grid_case = cases[0][0]  # the generator, at its first size: where the fixed grid is drawn
+    generators = [b for key, b in backends if key == grid_case]
     image_results = check_image_parity(generators, fixed, fixed_images, grid_path)
     return comparisons, image_results
 
@@ -69,3 +79,40 @@ def verify_export(
     manifest = read_manifest(export_dir)
     golden = load_golden(export_dir / manifest["golden"]["file"], manifest_signature(manifest))
     return prove_parity(export_dir, manifest, golden, device, grid_path=grid_path, trust_code=trust_code)
+
+
+def call_notes(manifest: dict) -> list[str]:
+    """What the exported models were called with beyond their inputs (fixed and default keyword
+    arguments, baked into the files), and how a stochastic G is compared: lines for `gan verify`."""
+    notes = []
+    for model, described in manifest["models"].items():
+        baked = described.get("baked_arguments") or {}
+        if baked:
+            notes.append(f"{model} exported with " + ", ".join(f"{k}={v}" for k, v in baked.items()))
+    if manifest_signature(manifest).stochastic:
+        notes.append(
+            "the generator is stochastic: compared by distribution (mean and std within "
+            f"{DISTRIBUTION_BOUND:.0%} of the reference's std); the chain D(G(...)) is not compared"
+        )
+    return notes
+
+
+def failed_parity(manifest: dict) -> list[str]:
+    """The comparisons an export failed when it was made, as "G on onnxruntime (cpu) at batch 64"."""
+    return [
+        f"{model_label(c['model'])} on {c['backend']} ({c['device']}) at batch {c['batch']}"
+        for c in manifest.get("parity", [])
+        if isinstance(c, dict) and not c.get("passed", True)
+    ]
+
+
+def parity_gate(manifest: dict, strict: bool, warn) -> None:
+    """An export that failed parity is used with a warning naming what failed, or, with
+    `strict`, refused."""
+    if not (failed := failed_parity(manifest)):
+        return
+    shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    line = f"this export failed parity when it was made ({shown}); its outputs may not be the model's"
+    if strict:
+        raise GanError(f"{line} (--strict refuses it)")
+    warn(line)

@@ -1,16 +1,24 @@
 """Models, data, training, checkpoints and pictures for the GAN toolkit.
 
-`from gan import Architecture` is the public way to describe your own GAN (see the README).
+`from gan import Architecture, Noise, Labels, Image` is the public way to describe your own GAN
+(see docs/bring-your-own-gan.md).
 """
+
+_PUBLIC = {
+    "Architecture": "gan.models.architecture",
+    "Noise": "gan.models.inputs",
+    "Labels": "gan.models.inputs",
+    "Image": "gan.models.inputs",
+}
 
 
 def __getattr__(name: str):
     # Lazy, so `gan --help` and light submodules do not import torch just to reach this package.
-    if name == "Architecture":
-        from gan.models.architecture import Architecture
+    if name in _PUBLIC:
+        import importlib
 
-        return Architecture
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'gan' has no attribute {name!r}")
 
 
-__all__ = ["Architecture"]
+__all__ = list(_PUBLIC)

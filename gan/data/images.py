@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2.functional import center_crop, resize
+from PIL import Image as PILImage
+from PIL import ImageOps
 
 from gan.errors import GanError
 
@@ -39,14 +40,13 @@ def read_images(path: Path, shape: tuple, limit: int, size: tuple[int, int] | No
         raise GanError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     channels, height, width = shape
     height, width = (height, width) if height and width else size
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    images = []
+    pictures = []
     for file in files:
         try:
-            image = decode_image(str(file), mode=mode)
-        except (RuntimeError, ValueError) as error:
+            with PILImage.open(file) as picture:
+                picture = picture.convert("L" if channels == 1 else "RGB")
+        except (OSError, ValueError) as error:
             raise GanError(f"{file} is not a readable image ({type(error).__name__})") from None
-        scale = max(height / image.shape[1], width / image.shape[2])
-        image = resize(image, [round(image.shape[1] * scale), round(image.shape[2] * scale)], antialias=True)
-        images.append(center_crop(image, [height, width]))
-    return normalize(torch.stack(images))
+        fitted = ImageOps.fit(picture, (width, height), method=PILImage.Resampling.BICUBIC)
+        pictures.append(torch.from_numpy(np.array(fitted)).reshape(height, width, channels).permute(2, 0, 1))
+    return normalize(torch.stack(pictures))

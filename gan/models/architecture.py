@@ -31,7 +31,9 @@ class Architecture:
     conditional or a pix2pix D takes them); `generator_kwargs` are fixed extra keyword arguments
     of G (e.g. {"truncation": 0.7}), passed on every call and baked into the export. An
     `image_shape` of (C, None, None) is a fully convolutional G; its `Image` input lists the
-    sizes to check. `discriminator_output` says whether D ends in a sigmoid ("probability") or
+    sizes to check. A G that draws random numbers inside forward on purpose is declared
+    `stochastic`: its exports are compared with it by distribution, not value by value.
+    `discriminator_output` says whether D ends in a sigmoid ("probability") or
     not ("logits"); training picks the matching BCE. `init_weights`, if given, is applied with
     `Module.apply` to fresh models before training.
     """
@@ -46,6 +48,7 @@ class Architecture:
     generator_inputs: tuple[Input, ...] = ()
     discriminator_inputs: tuple[str, ...] = (IMAGE,)
     generator_kwargs: Mapping[str, object] = field(default_factory=dict)
+    stochastic: bool = False
 
     def __post_init__(self):
         if not self.generator_inputs:
@@ -86,6 +89,7 @@ class Architecture:
             self.discriminator_inputs if self.has_discriminator else (),
             self.image_shape,
             tuple(self.generator_kwargs.items()),
+            self.stochastic,
         )
 
     @property

@@ -103,6 +103,7 @@ class Signature:
     discriminator_inputs: tuple[str, ...]
     image_shape: tuple[int | None, int | None, int | None]
     generator_kwargs: tuple[tuple[str, object], ...] = ()
+    stochastic: bool = False  # G draws random numbers inside forward, on purpose
 
     def inputs(self, role: str) -> tuple[Input, ...]:
         """The declared inputs of "generator", "discriminator" or "chain" (D(G(...)) takes G's)."""
@@ -149,6 +150,7 @@ class Signature:
             "discriminator_inputs": list(self.discriminator_inputs),
             "image_shape": list(self.image_shape),
             "generator_kwargs": {k: v for k, v in self.generator_kwargs},
+            "stochastic": self.stochastic,
         }
 
     @classmethod
@@ -165,6 +167,7 @@ class Signature:
             discriminator_inputs=tuple(str(n) for n in values["discriminator_inputs"]),
             image_shape=_dims(values["image_shape"], 3, free=True),
             generator_kwargs=tuple(kwargs.items()),
+            stochastic=values.get("stochastic", False) is True,
         )
 
 

@@ -61,7 +61,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _cell(text: str) -> str:
-    return f"<span class='fail'>{html.escape(text)}</span>" if text == "FAIL" else _inline(text)
+    return f"<span class='fail'>{html.escape(text)}</span>" if text.startswith("FAIL") else _inline(text)
 
 
 def _inline(text: str) -> str:

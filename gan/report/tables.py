@@ -8,6 +8,15 @@ from collections.abc import Iterable
 
 # The models a comparison or a bench row is about.
 MODEL_LABELS = {"generator": "G", "discriminator": "D", "chain": "D(G(z))"}
+
+
+def model_label(case: str) -> str:
+    """The short name of a parity case: "generator" is "G"; "chain@48x48" (at one size of a
+    fully convolutional G) is "D(G(z))@48x48"."""
+    model, _, size = case.partition("@")
+    return MODEL_LABELS.get(model, model) + (f"@{size}" if size else "")
+
+
 # A bench row that did not run, in a few letters; its reason goes into a numbered note.
 SHORT_STATUS = {"n/a": "n/a", "unavailable": "unavail.", "error": "ERROR"}
 # (header, field, format) of a bench row; the wide ones appear with `gan bench --wide`.
@@ -62,8 +71,11 @@ def parity_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         errors = (r[key] for key in ("max_abs", "median_abs", "max_rel", "min_passing_atol"))
-        cells = [MODEL_LABELS.get(r["model"], r["model"]), r["backend"], r["device"], str(r["batch"])]
-        cells += [f"{e:.1e}" for e in errors] + ["pass" if r["passed"] else "FAIL"]
+        cells = [model_label(r["model"]), r["backend"], r["device"], str(r["batch"])]
+        verdict = "pass" if r["passed"] else "FAIL"
+        cells += [f"{e:.1e}" for e in errors] + [
+            verdict + (" (distribution)" if r.get("check") == "distribution" else "")
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
