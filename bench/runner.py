@@ -28,6 +28,7 @@ from gan.errors import GanError
 from gan.export.backends import NAMES, Unavailable, backend_spec, bench_backends
 from gan.export.exporter import ExportRequest, export_models
 from gan.export.manifest import manifest_signature, read_manifest
+from gan.export.verify import parity_gate
 from gan.models.architecture import Architecture
 from gan.models.spec import load_architecture
 from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
@@ -47,6 +48,7 @@ class BenchConfig:
     threads: int | None = None
     arch: str | None = None  # spec; without an export dir None means mlp
     trust_code: bool = True
+    strict: bool = False  # refuse an export that failed parity (else: a warning line)
     stop_rule: StopRule | None = None  # None: StopRule.quick() with quick, else StopRule()
 
     def __post_init__(self):
@@ -167,6 +169,7 @@ def _subject(
         eager = _present({"generator": generator, "discriminator": discriminator})
         return Subject(tmp / "export", read_manifest(tmp / "export"), eager, **how)
     manifest = read_manifest(export_dir)
+    parity_gate(manifest, config.strict, warn=lambda line: console.print(f"[yellow]warning:[/] {line}"))
     architecture = _architecture_for(manifest, config.arch)
     if architecture is None:
         return Subject(Path(export_dir), manifest, None, **how)

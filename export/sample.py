@@ -6,6 +6,7 @@ runs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -24,6 +25,8 @@ from gan.export.backends.eager import TorchBackend
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.export.backends.torchscript import UNTRUSTED, torchscript_backend
 from gan.export.manifest import MANIFEST, manifest_signature, read_manifest
+from gan.export.verify import parity_gate
+from gan.models.calls import user_code
 from gan.models.inputs import Image, Labels, Noise, Signature, as_called
 from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from gan.runs.trained import load_trained_run
@@ -31,10 +34,17 @@ from gan.train.config import check_seed
 
 
 def generator_backend(
-    source: Path, backend: str, device: torch.device, trust_code: bool = True
+    source: Path,
+    backend: str,
+    device: torch.device,
+    trust_code: bool = True,
+    *,
+    strict: bool = False,
+    warn: Callable[[str], None] = lambda _: None,
 ) -> tuple[Backend, Signature]:
     """The generator behind `source` on `backend`, and how it is called. `trust_code` False
-    refuses TorchScript, which is code (see docs/trust.md)."""
+    refuses TorchScript, which is code (see docs/trust.md). An export that failed parity is
+    used with a `warn`ing, or refused when `strict`."""
     spec = backend_spec(backend, among=sample_backends())
     if backend == "torchscript" and not trust_code:
         raise GanError(f"--untrusted refuses TorchScript: {UNTRUSTED}; use --backend onnxruntime")
@@ -56,6 +66,7 @@ def generator_backend(
     manifest = read_manifest(source)
     if trained_run is not None:
         check_fresh(trained_run, manifest)
+    parity_gate(manifest, strict, warn)
     if backend == "eager":
         run_dir = manifest["source"].get("run_dir")
         if not run_dir or not (Path(run_dir) / CHECKPOINT_JSON).exists():
@@ -120,6 +131,8 @@ def sample_images(
     *,
     labels: list[int] | None = None,
     sources: Path | None = None,
+    strict: bool = False,
+    warn: Callable[[str], None] = lambda _: None,
 ) -> tuple[torch.Tensor, int]:
     """n images and how many go in a grid row. Noise is drawn on the CPU from the seed alone, so
     every backend and device draws the same picture. A conditional G draws one row per class of
@@ -128,9 +141,12 @@ def sample_images(
     if not 1 <= n <= 100_000:
         raise GanError(f"-n must be between 1 and 100000, got {n}")
     check_seed(seed)
-    generator, signature = generator_backend(source, backend, device, trust_code)
+    generator, signature = generator_backend(source, backend, device, trust_code, strict=strict, warn=warn)
     conditioning = GridInputs(signature, n, seed, labels=labels, sources=sources)
-    return torch.cat([*conditioning.shown, generator(*conditioning.args).cpu()]), conditioning.nrow
+    names = [spec.name for spec in signature.generator_inputs]
+    with user_code(str(source), "generator", names, conditioning.args):
+        images = generator(*conditioning.args).cpu()
+    return torch.cat([*conditioning.shown, images]), conditioning.nrow
 
 
 class GridInputs:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from gan.cli.common import Untrusted, console, csv_list, err_console, int_list, user_errors
+from gan.cli.common import Strict, Untrusted, console, csv_list, err_console, int_list, user_errors
 
 
 class RunByDefault(TyperGroup):
@@ -71,6 +71,7 @@ def run(
     arch: Arch = None,
     wide: Wide = False,
     untrusted: Untrusted = False,
+    strict: Strict = False,
 ):
     """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
 
@@ -93,6 +94,7 @@ def run(
         threads=threads,
         arch=arch,
         trust_code=not untrusted,
+        strict=strict,
     )
     for path in (json_path, plot):
         if path is not None:

@@ -18,6 +18,11 @@ console = Console(width=None if sys.stdout.isatty() else 100)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 100)
 
 
+def warn(line: str) -> None:
+    """One yellow line on stderr: something the user should know, that does not stop the command."""
+    err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+
+
 def user_errors(command):
     """A GanError becomes one red line on stderr and exit code 2; anything else is a bug."""
 
@@ -47,6 +52,9 @@ Untrusted = Annotated[
         help="The export dir came from someone else: load data only (ONNX, JSON, npz), never "
         "TorchScript, which is code."
     ),
+]
+Strict = Annotated[
+    bool, typer.Option(help="Refuse an export that failed parity when it was made (otherwise: a warning).")
 ]
 ARCH_HELP = (
     "mlp, dcgan, an installed architecture (entry point gan_toolkit.architectures), "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gan.cli.common import DataDir, Device, console, user_errors
+from gan.cli.common import DataDir, Device, Strict, console, user_errors, warn
 
 
 @user_errors
@@ -24,6 +24,7 @@ def evaluate(
     ] = None,
     device: Device = "cpu",
     data_dir: DataDir = None,
+    strict: Strict = False,
 ):
     """Measure quality: FCD, classifier score and class coverage, next to the real-vs-real floor.
 
@@ -38,7 +39,10 @@ def evaluate(
 
     device = resolve_device(device)
     # The run's own G needs no export; any other backend runs the exported one.
-    generator = None if backend == "eager" else generator_backend(run_dir, backend, device)[0]
+    if backend == "eager":
+        generator = None
+    else:
+        generator = generator_backend(run_dir, backend, device, strict=strict, warn=warn)[0]
     result = evaluate_run(
         run_dir,
         generator,

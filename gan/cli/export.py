@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gan.cli.common import Device, Untrusted, console, err_console, int_list, user_errors
+from gan.cli.common import Device, Strict, Untrusted, console, err_console, int_list, user_errors, warn
 
 
 @user_errors
@@ -69,12 +69,15 @@ def verify(
     Nothing is written into EXPORT_DIR, so it can be read-only.
     """
     from gan.device import resolve_device
-    from gan.export.verify import verify_export
+    from gan.export.manifest import read_manifest
+    from gan.export.verify import call_notes, verify_export
 
     comparisons, image_results = verify_export(
         export_dir, resolve_device(device), grid_path=grid, trust_code=not untrusted
     )
     _print_parity(comparisons, image_results, grid)
+    for note in call_notes(read_manifest(export_dir, verify=False)):
+        console.print(f"[dim]{note}", highlight=False)
     if not all(c.passed for c in comparisons) or not all(r["passed"] for r in image_results):
         raise typer.Exit(1)
 
@@ -105,6 +108,7 @@ def sample(
     device: Device = "cpu",
     out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
     untrusted: Untrusted = False,
+    strict: Strict = False,
 ):
     """Generate images with the exported (or eager) generator on any backend."""
     from gan.device import resolve_device
@@ -121,6 +125,8 @@ def sample(
         trust_code=not untrusted,
         labels=classes,
         sources=input_images,
+        strict=strict,
+        warn=warn,
     )
     save_grid(images, out, nrow)
     console.print(f"wrote {len(images)} images from {backend} to {out}")

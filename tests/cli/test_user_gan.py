@@ -38,6 +38,9 @@ def test_user_model_exports_verifies_and_samples(imported, exporter, tmp_path):
         result = gan("export", run_dir, "--out", out, "--exporter", exporter)
         assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
+    for declared in manifest["models"]["generator"]["onnx_declared"]["outputs"]:
+        # Only the batch axis is free: the legacy exporter once labelled an upsampled height "batch".
+        assert declared["shape"] == ["batch", *architecture.image_shape]
     assert manifest["image_shape"] == list(architecture.image_shape)
     assert manifest["z_shape"] == list(architecture.z_shape)
     assert manifest["arch"]["spec"] == spec and len(manifest["arch"]["sha256"]) == 64

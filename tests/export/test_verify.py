@@ -3,13 +3,22 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
+import pytest
 import torch
-from helpers import copy_export, gan, relist
+from helpers import assert_user_error, copy_export, gan, relist, rewrite_manifest
 
 from gan.export.backends import parity_backends
+from gan.export.exporter import ExportRequest, export_models
 from gan.export.parity import PARITY_BATCHES
 from gan.export.verify import verify_export
+from gan.models.architecture import Architecture
+from gan.models.calls import UserModelError
+from gan.report.page import write_report
+from gan.report.tables import model_label
 
 MODELS = ("generator", "discriminator", "chain")
 
@@ -88,3 +97,38 @@ def test_untrusted_never_loads_torchscript(exported_run, monkeypatch):
     n = comparisons(with_eager=False, trusted=False)
     assert f"{n}/{n} comparisons" in result.output
     assert "torchscript" not in result.output and "onnxruntime" in result.output
+
+
+def test_an_export_that_failed_parity_is_named_by_whatever_uses_it(exported_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    rewrite_manifest(run / "export", lambda m: m["parity"][4].__setitem__("passed", False))
+    failed = json.loads((run / "export" / "manifest.json").read_text())["parity"][4]
+    where = f"{failed['backend']} ({failed['device']}) at batch {failed['batch']}"
+    named = f"({model_label(failed['model'])} on {where})"
+    for command in (
+        ["sample", run, "--backend", "onnxruntime", "--out", tmp_path / "s.png"],
+        ["bench", run / "export", "--quick", "--workloads", "forward", "--backends", "onnxruntime"],
+    ):
+        result = gan(*command)
+        assert result.exit_code == 0, result.output
+        assert "this export failed parity when it was made" in result.output and named in " ".join(
+            result.output.split()
+        )
+        assert_user_error(gan(*command, "--strict"), "--strict refuses it")
+    page = write_report(run)[0].read_text()
+    assert "<span class='fail'>FAIL</span>" in page
+
+
+def test_a_users_module_that_raises_is_named_through_the_python_api(tmp_path):
+    class Broken(torch.nn.Module):
+        def forward(self, z):
+            raise ValueError("channels must be even")
+
+    architecture = Architecture("broken", Broken, None, z_shape=(4,), image_shape=(1, 2, 2))
+    with pytest.raises(
+        UserModelError,
+        match=r"'broken': its generator raised ValueError on z \(\d+, 4\): channels must be even",
+    ):
+        export_models(ExportRequest(architecture, Broken(), None, tmp_path / "export"))
+    assert not (tmp_path / "export").exists()

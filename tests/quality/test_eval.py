@@ -122,7 +122,8 @@ def test_fcd_is_the_same_through_exported_backends(exported_run, tmp_path, data_
     assert eager["floor_real_train_vs_test"]["classifier_score"] > 5
     assert eager["floor_real_train_vs_test"]["coverage_kl"] < 0.05
     assert sum(eager["generated"]["class_histogram"]) == pytest.approx(1, abs=1e-3)
-    assert json.loads((run / "eval.json").read_text())["backend"] == "onnxruntime"
+    saved = json.loads((run / "eval.json").read_text())
+    assert saved["backend"] == "onnxruntime" and saved["arch"] == "mlp"  # the name, not a path
 
 
 def test_eval_bad_inputs(tmp_path, trained_run, data_dir):
