@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrize import is_parametrized
 
 from gan.errors import GanError
 from gan.export.backends.base import Backend, BackendSpec, ModelSource, Training, Unavailable
@@ -43,6 +44,11 @@ def _forward(source: ModelSource, model: str, device: torch.device, options: dic
 
 
 def _traced(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor):
+    if any(is_parametrized(m) for model in (generator, discriminator) for m in model.modules()):
+        raise Unavailable(
+            "a traced spectral norm (or other parametrization) cannot train: the trace records its "
+            "power iteration with out= ops that autograd refuses; see the eager and compile rows"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         generator = torch.jit.trace(generator, z, check_trace=False)

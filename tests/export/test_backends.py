@@ -69,3 +69,16 @@ def test_wrong_input_name_and_shape_are_clear(exported_run):
         GanError, match=r"input 'z' of generator.onnx expects shape \(batch, 100\), got \(2, 99\)"
     ):
         backend(torch.randn(2, 99))
+
+
+def test_torchscript_says_why_it_cannot_train_a_spectral_norm():
+    from helpers import REPO, fresh_models
+
+    from gan.bench.train_variants import TrainSetup, make_train_variant
+    from gan.export.backends import Unavailable
+
+    architecture, generator, discriminator = fresh_models(f"{REPO}/examples/sngan.py:TINY_SNGAN")
+    setup = TrainSetup(generator, discriminator, "logits", architecture.signature, 8, CPU)
+    with pytest.raises(Unavailable, match="a traced spectral norm .* cannot train"):
+        make_train_variant("torchscript", setup)
+    assert torch.isfinite(make_train_variant("eager", setup).runs["iteration"]()).all()
