@@ -54,15 +54,7 @@ def export_onnx(
     the file says so (the legacy exporter would otherwise label some of them "batch")."""
     check_opset(exporter, opset)
     module = module.eval()
-    if exporter == "dynamo":
-        # One Dim per symbol, shared by every input that has that axis.
-        dims = {symbol: torch.export.Dim(symbol) for axes in free_axes.values() for symbol in axes.values()}
-        shapes = tuple(
-            {axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in input_names
-        )
-        axes = {"dynamic_shapes": _by_parameter(module, shapes)}
-    else:
-        axes = {"dynamic_axes": {name: dict(free_axes[name]) for name in [*input_names, output_name]}}
+    axes = _free_axes_argument(module, exporter, free_axes, [*input_names, output_name])
     # The exporters narrate every pass on stdout (and a failing graph on stderr) and warn that the
     # other one exists; none of it helps: a failure is reported in one line below.
     with (
@@ -96,6 +88,18 @@ def export_onnx(
         }
         _name_axes(tmp, shapes, free_axes)
     validate_onnx(path)
+
+
+def _free_axes_argument(
+    module: nn.Module, exporter: str, free_axes: dict[str, Axes], names: list[str]
+) -> dict:
+    """The free axes in each exporter's own terms: torch.export Dims for the inputs (one per
+    symbol, shared by every input with that axis), or the legacy exporter's dynamic_axes."""
+    if exporter != "dynamo":
+        return {"dynamic_axes": {name: dict(free_axes[name]) for name in names}}
+    dims = {symbol: torch.export.Dim(symbol) for axes in free_axes.values() for symbol in axes.values()}
+    shapes = tuple({axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in names[:-1])
+    return {"dynamic_shapes": _by_parameter(module, shapes)}
 
 
 def _by_parameter(module: nn.Module, shapes: tuple) -> tuple | dict:

@@ -70,19 +70,23 @@ def evaluate_run(
         "classes": list(data.classes),
         "arch": architecture.name,
         "arch_spec": config.arch,
-        "classifier": {
-            # FCD figures compare only when measured with the same classifier.
-            "version": classifier_meta.get("version", f"local-{classifier_meta['sha256'][:12]}"),
-            "source": classifier_meta.get("source", "trained here"),
-            "test_accuracy": classifier_meta["test_accuracy"],
-            "required_accuracy": REQUIRED_ACCURACY[config.dataset],
-            "sha256": classifier_meta["sha256"],
-        },
+        "classifier": _classifier_record(classifier_meta, config.dataset),
         "generated": generated.to_dict(),
         "floor_real_train_vs_test": floor.to_dict(),
     }
     write_text(run_dir / EVAL_JSON, json.dumps(result, indent=2))
     return result
+
+
+def _classifier_record(meta: dict, dataset: str) -> dict:
+    return {
+        # FCD figures compare only when measured with the same classifier.
+        "version": meta.get("version", f"local-{meta['sha256'][:12]}"),
+        "source": meta.get("source", "trained here"),
+        "test_accuracy": meta["test_accuracy"],
+        "required_accuracy": REQUIRED_ACCURACY[dataset],
+        "sha256": meta["sha256"],
+    }
 
 
 def _dataset_for(run_dir: Path, trained_on: str, asked: str | None, architecture, data_dir: Path, log):
