@@ -1,7 +1,7 @@
 """The GANs people have, from examples/: a class-conditional DCGAN, a pix2pix U-Net with a PatchGAN,
 a StyleGAN-like G with per-layer noise and truncation, and an SN-GAN, each through import, export,
-verify, sample and bench. The dynamo exporter runs here; the legacy one, and the benches of every
-workload, run with the slow tests."""
+verify, sample and bench. The dynamo exporter runs here; the legacy one, and the benches of the
+conditional and image-to-image GANs, run with the slow tests."""
 
 from __future__ import annotations
 
@@ -103,7 +103,18 @@ def test_sampling_a_conditional_and_an_image_to_image_generator(imported, tmp_pa
         assert gan("sample", run_dir, "-n", "4", "--out", out).exit_code == 0 and out.exists()
 
 
+@pytest.mark.parametrize("imported", ["stylegan", "sngan"], indirect=True)
 def test_bench_counts_and_runs_every_input(imported, tmp_path):
+    check_bench_counts_and_runs_every_input(imported, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("imported", ["cdcgan", "pix2pix"], indirect=True)
+def test_bench_counts_and_runs_labels_and_source_images(imported, tmp_path):
+    check_bench_counts_and_runs_every_input(imported, tmp_path)
+
+
+def check_bench_counts_and_runs_every_input(imported, tmp_path):
     case, spec, run_dir, _ = imported
     report = tmp_path / "bench.json"
     args = ["--quick", "--backends", "eager,onnxruntime", "--batch-size", "4", "--json", report]

@@ -28,8 +28,19 @@ def imported(request, tmp_path_factory):
     return spec, tmp / "run", g_path
 
 
-@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
-def test_user_model_exports_verifies_and_samples(imported, exporter, tmp_path):
+def test_user_model_exports_verifies_and_samples(imported, tmp_path):
+    check_export_verify_sample(imported, "dynamo", tmp_path)
+
+
+# The legacy exporter on a DCGAN with its D is checked in tests/export; on a user's, with the slow tests.
+@pytest.mark.parametrize(
+    "imported", ["GENERATOR_ONLY", pytest.param("TINY_DCGAN64", marks=pytest.mark.slow)], indirect=True
+)
+def test_user_model_exports_with_the_legacy_exporter(imported, tmp_path):
+    check_export_verify_sample(imported, "torchscript", tmp_path)
+
+
+def check_export_verify_sample(imported, exporter: str, tmp_path):
     spec, run_dir, _ = imported
     architecture, _ = load_architecture(spec)
     out = run_dir / "export"

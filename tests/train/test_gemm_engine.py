@@ -95,6 +95,7 @@ def test_auto_keeps_aten_for_a_compiled_step_that_would_lose_the_onednn_backward
         choose_engine("onednn", CPU, generator, discriminator, architecture.signature, 64, compiled=True)
 
 
+@pytest.mark.slow  # two inductor compiles of the whole step from a cold cache: about 16 s
 @pytest.mark.filterwarnings("ignore:.*an autograd kernel was not registered")
 def test_the_compile_probe_predicts_what_the_compiled_gan_step_does():
     """The probe `auto` trusts must say True exactly when the compiled whole step, on oneDNN
