@@ -6,6 +6,7 @@ conditional and image-to-image GANs, run with the slow tests."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,17 +25,23 @@ CASES = {
 }
 
 
+def import_example(spec: str, tmp_path: Path) -> tuple[Path, Path]:
+    """(run dir, G's weights file): fresh weights of the example, saved as a user would, imported."""
+    g_path, d_path = save_weights(spec, tmp_path)
+    run = tmp_path / "run"
+    result = gan("import", run, "--arch", spec, "--generator", g_path, "--discriminator", d_path)
+    assert result.exit_code == 0, result.output
+    return run, g_path
+
+
 @pytest.fixture(scope="module", params=list(CASES))
 def imported(request, tmp_path_factory):
     """(case, spec, run dir with its dynamo export, G's weights file): a user's weights, imported."""
     spec = CASES[request.param]
-    tmp = tmp_path_factory.mktemp(request.param)
-    g_path, d_path = save_weights(spec, tmp)
-    result = gan("import", tmp / "run", "--arch", spec, "--generator", g_path, "--discriminator", d_path)
+    run, g_path = import_example(spec, tmp_path_factory.mktemp(request.param))
+    result = gan("export", run)
     assert result.exit_code == 0, result.output
-    result = gan("export", tmp / "run")
-    assert result.exit_code == 0, result.output
-    return request.param, spec, tmp / "run", g_path
+    return request.param, spec, run, g_path
 
 
 def test_every_backend_matches_at_every_batch_and_size(imported):
@@ -136,9 +143,7 @@ def check_bench_counts_and_runs_every_input(imported, tmp_path):
 
 def test_randomness_inside_forward_is_found_and_named(tmp_path):
     spec = f"{EXAMPLES}/stylegan_like.py:STYLEGAN_DRAWS_NOISE"
-    g_path, d_path = save_weights(spec, tmp_path)
-    run = tmp_path / "run"
-    assert gan("import", run, "--arch", spec, "--generator", g_path, "--discriminator", d_path).exit_code == 0
+    run = import_example(spec, tmp_path)[0]
     result = gan("export", run)
     assert_user_error(
         result, "its generator draws random numbers inside forward (block16.noise, block8.noise)"
@@ -177,9 +182,7 @@ def test_a_user_module_that_raises_is_one_line_naming_it(tmp_path):
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_legacy_exporter_exports_or_refuses_in_one_line(case, tmp_path):
     spec = CASES[case]
-    g_path, d_path = save_weights(spec, tmp_path)
-    run = tmp_path / "run"
-    assert gan("import", run, "--arch", spec, "--generator", g_path, "--discriminator", d_path).exit_code == 0
+    run = import_example(spec, tmp_path)[0]
     result = gan("export", run, "--exporter", "torchscript")
     if case == "sngan":  # a spectral norm's power iteration has no ONNX op in the legacy exporter
         assert_user_error(
@@ -193,9 +196,7 @@ def test_the_legacy_exporter_exports_or_refuses_in_one_line(case, tmp_path):
 @pytest.mark.slow
 def test_a_stochastic_generator_is_exported_and_compared_by_distribution(tmp_path):
     spec = f"{EXAMPLES}/stylegan_like.py:STYLEGAN_STOCHASTIC"
-    g_path, d_path = save_weights(spec, tmp_path)
-    run = tmp_path / "run"
-    assert gan("import", run, "--arch", spec, "--generator", g_path, "--discriminator", d_path).exit_code == 0
+    run = import_example(spec, tmp_path)[0]
     result = gan("export", run)
     assert result.exit_code == 0, result.output
     manifest = json.loads((run / "export" / "manifest.json").read_text())
