@@ -205,3 +205,11 @@ def test_a_stochastic_generator_is_exported_and_compared_by_distribution(tmp_pat
     assert generator_rows and all(r["check"] == "distribution" and r["passed"] for r in generator_rows)
     assert not [r for r in manifest["parity"] if r["model"] == "chain"]
     assert "compared by distribution" in gan("verify", run / "export").output
+
+
+def test_train_refuses_a_conditional_gan_in_one_line(tmp_path, data_dir):
+    """gan train's loop feeds G noise alone; a conditional G is trained in the user's loop."""
+    out = tmp_path / "run"
+    result = gan("train", "--arch", CASES["cdcgan"], "--out", out, data_dir=data_dir)
+    assert_user_error(result, "architecture 'cdcgan-w8': G takes z, labels and D takes image, labels")
+    assert not out.exists()
