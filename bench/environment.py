@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from gan.device import cpu_model
+
 
 def environment(device: torch.device, threads: int, peak: dict) -> dict:
     import onnx
@@ -32,16 +34,6 @@ def environment(device: torch.device, threads: int, peak: dict) -> dict:
         "git_commit": git_commit(),
         "matmul_peak": peak,
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_commit() -> str | None:

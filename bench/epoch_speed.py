@@ -17,11 +17,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from gan.bench.environment import cpu_model
 from gan.bench.peak import matmul_peak_gflops
 from gan.bench.tutorial_loop import time_tutorial_epoch
 from gan.console import silence_known_noise
 from gan.data import load_dataset
+from gan.device import cpu_model
 from gan.train.config import TrainConfig
 from gan.train.loop import train
 

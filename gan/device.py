@@ -1,10 +1,14 @@
-"""Turning the user's `--device` choice into a torch.device, or a clear reason why not."""
+"""Turning the user's `--device` choice into a torch.device, or a clear reason why not; and the
+name of this machine's CPU, which every figure names."""
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -28,5 +32,16 @@ def resolve_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if cuda_missing_reason() is None else "cpu")
     if choice == "cuda" and (reason := cuda_missing_reason()) is not None:
-        raise GanError(f"--device cuda was asked for, but {reason}")
+        raise EnvironmentMissing(f"--device cuda was asked for, but {reason}")
     return torch.device(choice)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name ("AMD EPYC 7B13"), as figures and reports name their machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

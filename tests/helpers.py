@@ -9,6 +9,7 @@ import shutil
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -35,9 +36,10 @@ def gan(*args, data_dir=None):
     return runner.invoke(app, [str(a) for a in args], env=env)
 
 
-def assert_user_error(result, message: str):
-    """The command failed as a user's mistake should: exit 2, one line naming it, no traceback."""
-    assert result.exit_code == 2, result.output
+def assert_user_error(result, message: str, exit_code: int = 2):
+    """The command failed as a user's mistake should: exit 2 (3 for a machine that lacks what was
+    asked for), one line naming it, no traceback."""
+    assert result.exit_code == exit_code, result.output
     assert "Traceback" not in result.output
     text = " ".join(result.output.split())
     assert message in text, text
@@ -68,6 +70,28 @@ def relist(export_dir: Path, name: str) -> None:
     """After a test changed `name` on purpose: its new sha256 in the manifest, so only the change
     itself is tested, not the hash check."""
     rewrite_manifest(export_dir, lambda m: m["files"].__setitem__(name, sha256_file(export_dir / name)))
+
+
+def plant_golden(export_dir: Path, change) -> None:
+    """Changes the golden outputs that verify compares against (and re-lists their hash)."""
+    golden = dict(np.load(export_dir / "golden.npz"))
+    change(golden)
+    with open(export_dir / "golden.npz", "wb") as f:
+        np.savez(f, **golden)
+    relist(export_dir, "golden.npz")
+
+
+def scale_onnx_initializer(export_dir: Path, model: str, name: str, factor: float = 1.5) -> None:
+    """Plants a fault in one layer: one weight of the exported ONNX graph, scaled."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = export_dir / f"{model}.onnx"
+    graph = onnx.load(str(path))
+    (initializer,) = [i for i in graph.graph.initializer if i.name == name]
+    initializer.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(initializer) * factor, name))
+    onnx.save(graph, str(path))
+    relist(export_dir, path.name)
 
 
 def save_weights(arch_spec: str, directory: Path, seed: int = 3) -> tuple[Path, Path | None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run
 
 NO_TRAINING = "ONNX Runtime has no maintained training path (onnxruntime-training is retired); inference only"
@@ -41,7 +41,9 @@ def _ort():
     try:
         import onnxruntime
     except ImportError:
-        raise GanError("onnxruntime is not installed: pip install onnxruntime-gpu (or onnxruntime)") from None
+        raise EnvironmentMissing(
+            "onnxruntime is not installed: pip install onnxruntime-gpu (or onnxruntime)"
+        ) from None
     return onnxruntime
 
 
@@ -92,7 +94,7 @@ class OnnxRuntimeBackend(Backend):
         providers: list = ["CPUExecutionProvider"]
         if self.device.type == "cuda":
             if (problem := cuda_provider_problem()) is not None:
-                raise GanError(f"cannot run ONNX Runtime on CUDA: {problem}")
+                raise EnvironmentMissing(f"cannot run ONNX Runtime on CUDA: {problem}")
             cuda_options = {"device_id": self.device.index or 0}
             if cuda_graph:
                 cuda_options["enable_cuda_graph"] = "1"
@@ -105,12 +107,12 @@ class OnnxRuntimeBackend(Backend):
             except Exception as error:
                 message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 if self.device.type == "cuda" and "CUDA" in message:
-                    raise GanError(_cuda_load_failure(message, log)) from None
+                    raise EnvironmentMissing(_cuda_load_failure(message, log)) from None
                 raise GanError(
                     f"{self.path} is not a loadable ONNX model (corrupt or truncated?): {message}"
                 ) from None
         if self.device.type == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
-            raise GanError(_cuda_load_failure("the session fell back to the CPU", log))
+            raise EnvironmentMissing(_cuda_load_failure("the session fell back to the CPU", log))
         self.inputs = self.session.get_inputs()
         self.outputs = self.session.get_outputs()
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 
 # Piped output (CI logs, files) is laid out for 100 columns; the tables are made to fit that.
 console = Console(width=None if sys.stdout.isatty() else 100)
@@ -23,8 +23,14 @@ def warn(line: str) -> None:
     err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
 
 
+# Exit codes, the same for every command: 0 done (verify: everything matched), 1 a parity
+# mismatch, 2 a usage error, 3 the machine lacks what was asked for (a GPU, onnxruntime-gpu).
+MISMATCH, USAGE, ENVIRONMENT = 1, 2, 3
+
+
 def user_errors(command):
-    """A GanError becomes one red line on stderr and exit code 2; anything else is a bug."""
+    """A GanError becomes one red line on stderr and exit code 2 (3 for a missing environment);
+    anything else is a bug."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -32,7 +38,7 @@ def user_errors(command):
             return command(*args, **kwargs)
         except GanError as error:
             err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(ENVIRONMENT if isinstance(error, EnvironmentMissing) else USAGE) from None
 
     return wrapper
 
