@@ -112,6 +112,7 @@ def wheel_venv(tmp_path_factory) -> Path:
     return venv
 
 
+@pytest.mark.slow  # builds a wheel and a venv: ~25 s
 def test_the_wheel_installs_runs_and_cannot_be_shadowed(wheel_venv, tmp_path, data_dir):
     """From a dir holding a user's own export.py, bench.py and cli.py: `gan --help` runs, the
     toolkit has no top-level module of those names, and train, export and verify work."""

@@ -66,7 +66,7 @@ def test_partial_last_batch_is_trained(tmp_path, data_dir):
     ("arch", "compile", "gemm", "limit"),
     [
         ("mlp", False, "aten", 320),
-        ("mlp", True, "aten", 320),
+        pytest.param("mlp", True, "aten", 320, marks=pytest.mark.slow),  # a cold compile: ~10 s
         ("dcgan", False, "aten", 128),  # convolutions: fewer steps keep it quick
         ("mlp", False, "onednn", 320),
     ],
