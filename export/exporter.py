@@ -15,13 +15,15 @@ from rich.console import Console
 from torch import nn
 
 from gan.errors import GanError
+from gan.export.backends import ModelSource
 from gan.export.golden import GOLDEN, PARITY_BATCHES, SIZED_BATCHES, make_golden, parity_cases, save_golden
+from gan.export.localize import Localization
 from gan.export.manifest import read_manifest, write_manifest
 from gan.export.model_io import baked_arguments, describe, free_axes, input_names, output_name
 from gan.export.parity import DEFAULT_TOLERANCES, Comparison
 from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
-from gan.export.verify import prove_parity
+from gan.export.verify import VerifyOptions, localize_comparisons, prove_parity
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, remove_abandoned
 from gan.models.architecture import Architecture
@@ -84,6 +86,7 @@ class ExportResult:
     image_results: list[dict]
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    localizations: list[Localization] = field(default_factory=list)  # of the failed comparisons
 
     @property
     def passed(self) -> bool:
@@ -144,21 +147,26 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
                 status.update("golden I/O and parity")
                 golden = _write_golden(request, staging)
                 write_manifest(staging, _manifest(request, described))
-                comparisons, image_results = prove_parity(
-                    staging,
-                    read_manifest(staging),
-                    golden,
-                    request.device,
-                    eager=request.models,
-                    grid_path=staging / PARITY_GRID,
+                manifest = read_manifest(staging)
+                options = VerifyOptions(
+                    device=request.device, grid_path=staging / PARITY_GRID, plot_dir=staging
                 )
-                _record_parity(staging, comparisons, image_results)
+                comparisons, image_results = prove_parity(staging, manifest, golden, options, request.models)
+                found = []
+                if not all(c.passed for c in comparisons):
+                    status.update("comparing layers")
+                    source = ModelSource(staging, manifest, request.models)
+                    found = localize_comparisons(source, golden, comparisons, options)
+                _record_parity(staging, comparisons, image_results, found)
             _swap_in(staging, request.out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    for localization in found:  # the plots were drawn in the staging dir, now swapped in
+        localization.plot = localization.plot and str(request.out / Path(localization.plot).name)
     manifest = read_manifest(request.out)
     seconds = time.perf_counter() - started
-    return ExportResult(request.out, manifest, comparisons, image_results, sorted(set(notices)), seconds)
+    notices = sorted(set(notices))
+    return ExportResult(request.out, manifest, comparisons, image_results, notices, seconds, found)
 
 
 def _check_randomness(request: ExportRequest) -> None:
@@ -271,10 +279,14 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
     }
 
 
-def _record_parity(staging: Path, comparisons: list[Comparison], image_results: list[dict]) -> None:
+def _record_parity(
+    staging: Path, comparisons: list[Comparison], image_results: list[dict], found: list[Localization]
+) -> None:
     manifest = read_manifest(staging)
     manifest["parity"] = [c.to_dict() for c in comparisons]
     manifest["image_parity"] = image_results
+    # Where a failed comparison first diverges; its plot is a file beside the manifest.
+    manifest["localization"] = [{**f.to_dict(), "plot": f.plot and Path(f.plot).name} for f in found]
     write_manifest(staging, manifest)
 
 

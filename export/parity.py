@@ -1,14 +1,16 @@
 """Numerical parity: each backend's outputs against the eager reference, by Polygraphy's rule.
 
-An element fails only if |a - b| > atol AND |a - b| / (|b| + eps) > rtol. For every comparison
-we keep max / mean / median absolute and relative error and the smallest atol that would have
-passed at the given rtol, so a failure says by how much.
+By default an element fails only if |a - b| > atol AND |a - b| / (|b| + eps) > rtol; a `Rule` may
+instead hold one statistic of the errors (max, mean, median or a quantile) to the tolerances, as
+Polygraphy's --check-error-stat does. For every comparison we keep max / mean / median absolute
+and relative error and the smallest atol that would have passed at the given rtol, so a failure
+says by how much.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import torch
 from rich import box
@@ -32,6 +34,30 @@ class Tolerance:
 # other reduction orders, so errors of a few 1e-4 are normal there.
 DEFAULT_TOLERANCES = {"cpu": Tolerance(atol=1e-5, rtol=1e-4), "cuda": Tolerance(atol=2e-3, rtol=1e-2)}
 
+# Polygraphy's --check-error-stat: "elemwise" holds every element to the tolerances; the others
+# hold one statistic of the absolute and of the relative error to them.
+ERROR_STATS = ("elemwise", "max", "mean", "median", "quantile")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How close is close enough: a tolerance per device type (the manifest's, which may only
+    tighten the toolkit's), overridden per output name from the command line ("" for every
+    output), and the error statistic held to them, as in Polygraphy."""
+
+    by_device: Mapping[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    atol: Mapping[str, float] = field(default_factory=dict)
+    rtol: Mapping[str, float] = field(default_factory=dict)
+    error_stat: str = "elemwise"
+    error_quantile: float = 0.99
+
+    def tolerance(self, device_type: str, output: str) -> Tolerance:
+        base = self.by_device[device_type]
+        return Tolerance(
+            atol=self.atol.get(output, self.atol.get("", base.atol)),
+            rtol=self.rtol.get(output, self.rtol.get("", base.rtol)),
+        )
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -47,29 +73,52 @@ class Comparison:
     max_rel: float
     mean_rel: float
     median_rel: float
+    # The smallest atol that would have passed at this rtol, under the statistic checked.
     min_passing_atol: float
     passed: bool
     error: str = ""
-    # "elementwise" (Polygraphy's rule), or "distribution" for a stochastic G: mean and standard
-    # deviation of the outputs, which two runs of a random model share while no value agrees.
-    check: str = "elementwise"
+    # The error statistic held to the tolerances (ERROR_STATS), or "distribution" for a stochastic
+    # G: mean and standard deviation of the outputs, which two runs of a random model share while
+    # no value agrees.
+    check: str = "elemwise"
+    output: str = ""  # the output's name in the manifest ("image", "probability", ...)
+    quantile: float | None = None  # with check "quantile": q, and that quantile of each error
+    quantile_abs: float | None = None
+    quantile_rel: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def compare(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, **labels) -> Comparison:
+def compare(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    tolerance: Tolerance,
+    error_stat: str = "elemwise",
+    error_quantile: float = 0.99,
+    **labels,
+) -> Comparison:
     actual = actual.detach().to("cpu", torch.float64)
     expected = expected.detach().to("cpu", torch.float64)
     if actual.shape != expected.shape:
         raise ValueError(f"output shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
     abs_err = (actual - expected).abs().flatten()
     rel_err = abs_err / (expected.abs().flatten() + EPS)
-    failing = (abs_err > tolerance.atol) & (rel_err > tolerance.rtol) | abs_err.isnan()
-    # Elements that the rtol alone does not excuse need an atol at least their abs error.
-    over_rtol = abs_err[rel_err > tolerance.rtol]
-    # NaN or inf on either side is a mismatch, whatever the tolerances say.
+    # NaN or inf on either side is a mismatch, whatever the tolerances and the statistic say.
     finite = bool(torch.isfinite(actual).all() and torch.isfinite(expected).all())
+    quantile = None
+    if error_stat == "elemwise":
+        failing = (abs_err > tolerance.atol) & (rel_err > tolerance.rtol) | abs_err.isnan()
+        passed = not bool(failing.any())
+        # Elements that the rtol alone does not excuse need an atol at least their abs error.
+        over_rtol = abs_err[rel_err > tolerance.rtol]
+        min_passing_atol = float(over_rtol.max()) if len(over_rtol) else 0.0
+    else:
+        if error_stat == "quantile":
+            quantile = (float(abs_err.quantile(error_quantile)), float(rel_err.quantile(error_quantile)))
+        stat_abs, stat_rel = quantile or _statistic(error_stat, abs_err, rel_err)
+        passed = stat_abs <= tolerance.atol or stat_rel <= tolerance.rtol
+        min_passing_atol = 0.0 if stat_rel <= tolerance.rtol else stat_abs
     return Comparison(
         **labels,
         atol=tolerance.atol,
@@ -80,9 +129,18 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, 
         max_rel=float(rel_err.max()),
         mean_rel=float(rel_err.mean()),
         median_rel=float(rel_err.median()),
-        min_passing_atol=float(over_rtol.max()) if len(over_rtol) else 0.0,
-        passed=finite and not bool(failing.any()),
+        min_passing_atol=min_passing_atol,
+        passed=finite and passed,
+        check=error_stat,
+        quantile=error_quantile if quantile else None,
+        quantile_abs=quantile[0] if quantile else None,
+        quantile_rel=quantile[1] if quantile else None,
     )
+
+
+def _statistic(name: str, abs_err: torch.Tensor, rel_err: torch.Tensor) -> tuple[float, float]:
+    reduce = {"max": torch.max, "mean": torch.mean, "median": torch.median}[name]
+    return float(reduce(abs_err)), float(reduce(rel_err))
 
 
 # A stochastic G's outputs match in distribution when the mean and the standard deviation differ
@@ -122,24 +180,30 @@ def check_backends(
     backends: Sequence[tuple[str, Backend]],
     inputs: dict[str, tuple[torch.Tensor, ...]],
     expected: dict[str, torch.Tensor],
-    tolerances: dict[str, Tolerance],
+    rule: Rule,
     batches: Sequence[int] = PARITY_BATCHES,
     by_distribution: frozenset[str] = frozenset(),
+    outputs: Mapping[str, str] | None = None,
 ) -> list[Comparison]:
     """Each (model, backend) on the first `batch` rows of `inputs[model]` (in the model's argument
-    order) against `expected[model][:batch]`; the models in `by_distribution` (a stochastic G) by
-    `compare_distribution`."""
+    order) against `expected[model][:batch]`, held to `rule` for the model's output (`outputs`
+    maps "generator", "discriminator" and "chain" to their output names); the models in
+    `by_distribution` (a stochastic G) by `compare_distribution`."""
+    outputs = outputs or {}
     results = []
     for model, backend in backends:
-        tolerance = tolerances[backend.device.type]
+        output = outputs.get(model.split("@")[0], "")
+        tolerance = rule.tolerance(backend.device.type, output)
         for batch in batches:
             labels = dict(model=model, backend=backend.name, device=str(backend.device), batch=batch)
+            labels["output"] = output
             try:
-                output = backend(*(x[:batch] for x in inputs[model]))
+                actual = backend(*(x[:batch] for x in inputs[model]))
                 if model.split("@")[0] in by_distribution:
-                    results.append(compare_distribution(output, expected[model][:batch], **labels))
+                    results.append(compare_distribution(actual, expected[model][:batch], **labels))
                 else:
-                    results.append(compare(output, expected[model][:batch], tolerance, **labels))
+                    stat = dict(error_stat=rule.error_stat, error_quantile=rule.error_quantile)
+                    results.append(compare(actual, expected[model][:batch], tolerance, **stat, **labels))
             except Exception as error:  # a frozen batch axis fails here; that is a result, not a crash
                 results.append(failed(labels, tolerance, error))
     return results
@@ -197,17 +261,3 @@ def parity_table(
             + (" (distribution)" if r.check == "distribution" else ""),
         )
     return table
-
-
-def markdown_table(results: Sequence[Comparison]) -> str:
-    lines = [
-        "| model | backend | device | batch | max abs | median abs | max rel | min atol to pass | result |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {model_label(r.model)} | {r.backend} | {r.device} | {r.batch} | "
-            f"{r.max_abs:.1e} | {r.median_abs:.1e} | {r.max_rel:.1e} | {r.min_passing_atol:.1e} | "
-            f"{'pass' if r.passed else 'FAIL'} |"
-        )
-    return "\n".join(lines)

@@ -1,84 +1,253 @@
 """Parity: every backend that `parity_on` names, against the golden outputs that eager PyTorch
 computed at export time. `gan export` runs it on what it just wrote; `gan verify` runs it from the
-export dir alone, without the checkpoint or the Architecture."""
+export dir alone, without the checkpoint or the Architecture, and when a comparison fails, finds
+the first layer that diverges (gan.export.localize) if the eager model can be had.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ModelSource, Unavailable, build_backends, parity_backends
 from gan.export.golden import fixed_inputs, golden_inputs, load_golden, parity_cases
-from gan.export.image_parity import check_image_parity
+from gan.export.image_parity import ImageGates, check_image_parity
+from gan.export.localize import Localization, eager_models, localize
 from gan.export.manifest import effective_tolerances, manifest_signature, read_manifest
-from gan.export.parity import DEFAULT_TOLERANCES, DISTRIBUTION_BOUND, Comparison, check_backends
+from gan.export.parity import (
+    DEFAULT_TOLERANCES,
+    DISTRIBUTION_BOUND,
+    ERROR_STATS,
+    Comparison,
+    Rule,
+    check_backends,
+)
+from gan.export.verify_report import VerifyReport
+from gan.files.atomic import check_writable, check_writable_dir
 from gan.report.tables import model_label
+
+
+@dataclass
+class VerifyOptions:
+    """How an export dir is checked: the Python API's one argument to `verify_export` besides the
+    dir, and what `gan verify`'s options fill in.
+
+    `atol`/`rtol` map an output name ("image", "probability", ...; "" for every output) to a
+    tolerance that replaces the manifest's, looser or tighter. `error_stat` is Polygraphy's
+    --check-error-stat. `min_psnr`/`min_ssim` gate G's images besides the element-wise rule.
+    Layers are compared when a comparison fails, or always with `localize`; the eager model comes
+    from `run_dir`, or else from the run dir the manifest names if its checkpoint still matches.
+    """
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    trust_code: bool = True
+    atol: dict[str, float] = field(default_factory=dict)
+    rtol: dict[str, float] = field(default_factory=dict)
+    error_stat: str = "elemwise"
+    error_quantile: float = 0.99
+    min_psnr: float | None = None
+    min_ssim: float | None = None
+    localize: bool = False
+    run_dir: Path | None = None
+    grid_path: Path | None = None
+    heatmap_dir: Path | None = None
+    plot_dir: Path | None = None
+
+    def rule(self, manifest: dict) -> Rule:
+        tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
+        return Rule(tolerances, self.atol, self.rtol, self.error_stat, self.error_quantile)
+
+    def check(self, manifest: dict) -> None:
+        """Every option against the manifest, before any work: one GanError for the first wrong one."""
+        if self.error_stat not in ERROR_STATS:
+            raise GanError(
+                f"unknown error statistic {self.error_stat!r}; choose one of {', '.join(ERROR_STATS)}"
+            )
+        if not 0 < self.error_quantile <= 1:
+            raise GanError(f"--error-quantile must be in (0, 1], got {self.error_quantile}")
+        outputs = sorted(set(output_names(manifest).values()))
+        for option, given in (("--atol", self.atol), ("--rtol", self.rtol)):
+            for name, value in given.items():
+                if name and name not in outputs:
+                    raise GanError(
+                        f"{option} {name}:...: this export has no output {name!r} "
+                        f"(its outputs: {', '.join(outputs)})"
+                    )
+                if not (math.isfinite(value) and value >= 0):
+                    raise GanError(f"{option} must be a finite number >= 0, got {value}")
+        for option, gate in (("--min-psnr", self.min_psnr), ("--min-ssim", self.min_ssim)):
+            if gate is not None and not math.isfinite(gate):
+                raise GanError(f"{option} must be a finite number, got {gate}")
+        if self.grid_path is not None:
+            check_writable(self.grid_path, parent_must_exist=True)
+        for directory in (self.heatmap_dir, self.plot_dir):
+            if directory is not None:
+                check_writable_dir(directory)
+
+
+def output_names(manifest: dict) -> dict[str, str]:
+    """Each compared model's output name: "generator", "discriminator" and "chain" (D's)."""
+    names = {model: described["outputs"][0]["name"] for model, described in manifest["models"].items()}
+    if "discriminator" in names:
+        names["chain"] = names["discriminator"]
+    return names
 
 
 def prove_parity(
     export_dir: Path,
     manifest: dict,
     golden: dict[str, torch.Tensor],
-    device: torch.device,
-    *,
+    options: VerifyOptions,
     eager: dict[str, nn.Module] | None = None,
-    grid_path: Path | None = None,
-    trust_code: bool = True,
 ) -> tuple[list[Comparison], list[dict]]:
-    """Every parity backend on the CPU, and on `device` too when it is CUDA, against golden; the
-    fixed-noise grids side by side into `grid_path` when given.
+    """Every parity backend on the CPU, and on `options.device` too when it is CUDA, against
+    golden; the fixed-noise grids side by side into `options.grid_path` when given.
 
     Eager is checked only when its modules are given. A backend that cannot run here (e.g. ORT
-    CUDA without onnxruntime-gpu) raises GanError, since the user asked for that device.
-    TorchScript is skipped unless `trust_code`."""
-    source = ModelSource(export_dir, manifest, eager, trust_code=trust_code)
-    devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    CUDA without onnxruntime-gpu) raises EnvironmentMissing, since the user asked for that device.
+    TorchScript is skipped unless `options.trust_code`."""
+    source = ModelSource(export_dir, manifest, eager, trust_code=options.trust_code)
     cases = parity_cases(source.signature, "discriminator" in source.models)
     if source.signature.stochastic:
         # A random G is compared by distribution, and D on its own golden inputs; D on a random G's
         # images has too little spread of its own for a distribution to say anything.
         cases = [case for case in cases if case[1] != "chain"]
     backends = []
-    for dev in devices:
-        for spec in parity_backends(dev):
-            if spec.name == "eager" and eager is None:
-                continue
-            if spec.name == "torchscript" and not trust_code:
-                continue
-            try:
-                built = build_backends(spec, source, dev)
-            except Unavailable as error:
-                raise GanError(f"cannot check {spec.name} on {dev}: {error}") from None
-            backends += [(key, built[model]) for key, model, _ in cases]
+    for spec, device in planned_backends(source, options.device):
+        try:
+            built = build_backends(spec, source, device)
+        except Unavailable as error:
+            raise EnvironmentMissing(f"cannot check {spec.name} on {device}: {error}") from None
+        backends += [(key, built[model]) for key, model, _ in cases]
     try:
         inputs = {key: golden_inputs(golden, source.signature, key) for key, _, _ in cases}
         expected = {key: golden[f"{key}.output"] for key, _, _ in cases}
         fixed, fixed_images = fixed_inputs(golden, source.signature), golden["fixed_images"]
     except KeyError as error:
         raise GanError(f"{manifest['golden']['file']} lacks {error}; re-run gan export") from None
-    tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
     random = frozenset({"generator"} if source.signature.stochastic else ())
-    batches = manifest["golden"]["batches"]
-    comparisons = check_backends(backends, inputs, expected, tolerances, batches, by_distribution=random)
+    comparisons = check_backends(
+        backends,
+        inputs,
+        expected,
+        options.rule(manifest),
+        manifest["golden"]["batches"],
+        by_distribution=random,
+        outputs=output_names(manifest),
+    )
     if random:  # two runs of a stochastic G draw different pictures: nothing to compare pixel by pixel
         return comparisons, []
     grid_case = cases[0][0]  # the generator, at its first size: where the fixed grid is drawn
     generators = [b for key, b in backends if key == grid_case]
-    image_results = check_image_parity(generators, fixed, fixed_images, grid_path)
-    return comparisons, image_results
+    gates = ImageGates(options.min_psnr, options.min_ssim)
+    images = check_image_parity(
+        generators, fixed, fixed_images, options.grid_path, gates, options.heatmap_dir
+    )
+    return comparisons, images
 
 
-def verify_export(
-    export_dir: Path, device: torch.device, grid_path: Path | None = None, trust_code: bool = True
-) -> tuple[list[Comparison], list[dict]]:
-    """Parity from the manifest and golden I/O alone: no checkpoint, no Architecture needed."""
+def planned_backends(source: ModelSource, device: torch.device) -> list:
+    """(BackendSpec, device) of every backend parity checks: on the CPU, and on `device` too when
+    it is CUDA; eager only with the modules, TorchScript only when its code is trusted."""
+    devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    return [
+        (spec, dev)
+        for dev in devices
+        for spec in parity_backends(dev)
+        if not (spec.name == "eager" and source.eager is None)
+        and not (spec.name == "torchscript" and not source.trust_code)
+    ]
+
+
+def planned_checks(export_dir: str | Path, options: VerifyOptions) -> list[tuple]:
+    """What `verify_export` will compare, without running anything: (model key, backend, device,
+    batch) per comparison and ("image", backend, device) per image check, in its order."""
+    manifest = read_manifest(export_dir)
+    options.check(manifest)
+    source = ModelSource(Path(export_dir), manifest, None, trust_code=options.trust_code)
+    cases = parity_cases(source.signature, "discriminator" in source.models)
+    if source.signature.stochastic:
+        cases = [case for case in cases if case[1] != "chain"]
+    planned, images = [], []
+    for spec, device in planned_backends(source, options.device):
+        planned += [
+            (key, spec.name, str(device), b) for key, _, _ in cases for b in manifest["golden"]["batches"]
+        ]
+        if not source.signature.stochastic:
+            images.append(("image", spec.name, str(device)))
+    return planned + images
+
+
+def verify_export(export_dir: str | Path, options: VerifyOptions | None = None) -> VerifyReport:
+    """The Python API of `gan verify`: parity from the manifest and golden I/O alone (no
+    checkpoint, no Architecture), and where it fails, the first diverging layer."""
+    options = options or VerifyOptions()
+    started = time.perf_counter()
     export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
+    options.check(manifest)
+    eager, note = None, ""
+    if options.run_dir is not None or options.localize:  # a wrong --run is refused before any work
+        eager, note = eager_models(manifest, options.run_dir, options.trust_code)
     golden = load_golden(export_dir / manifest["golden"]["file"], manifest_signature(manifest))
-    return prove_parity(export_dir, manifest, golden, device, grid_path=grid_path, trust_code=trust_code)
+    comparisons, images = prove_parity(export_dir, manifest, golden, options)
+    localizations: list[Localization] = []
+    if options.localize or not all(c.passed for c in comparisons):
+        if eager is None and not note:
+            eager, note = eager_models(manifest, None, options.trust_code)
+        if eager is not None:
+            source = ModelSource(export_dir, manifest, eager, trust_code=options.trust_code)
+            localizations = localize_comparisons(
+                source, golden, comparisons, options, everything=options.localize
+            )
+    return VerifyReport(
+        export_dir=export_dir,
+        manifest=manifest,
+        comparisons=comparisons,
+        image_checks=images,
+        localizations=localizations,
+        localization_note=note,
+        rule=options.rule(manifest),
+        options=options,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def localize_comparisons(
+    source: ModelSource,
+    golden: dict[str, torch.Tensor],
+    comparisons: list[Comparison],
+    options: VerifyOptions,
+    everything: bool = False,
+) -> list[Localization]:
+    """The first diverging layer of every (model, backend, device) with a failed comparison (of
+    every one, with `everything`); a failed chain D(G(...)) is looked for in G and in D."""
+    failed: dict[tuple[str, str, str], bool] = {}  # (model, backend, device) -> whether one failed
+    for c in comparisons:
+        if (c.passed and not everything) or c.check == "distribution":
+            continue
+        model = c.model.split("@")[0]
+        for part in ("generator", "discriminator") if model == "chain" else (model,):
+            key = (part, c.backend, c.device)
+            failed[key] = failed.get(key, False) or not c.passed
+    rule, outputs = options.rule(source.manifest), output_names(source.manifest)
+    found = []
+    for (model, backend, device), any_failed in failed.items():
+        try:
+            where = localize(
+                source, golden, model, backend, torch.device(device), rule, outputs[model], options.plot_dir
+            )
+        except GanError as error:  # the runtime could not load its copy with every output marked
+            where = Localization(model, backend, device, note=f"its layers could not be compared: {error}")
+        where.failed = any_failed
+        found.append(where)
+    return found
 
 
 def call_notes(manifest: dict) -> list[str]:

@@ -117,6 +117,26 @@ def exported_run(tmp_path_factory, trained_run) -> Path:
 
 
 @pytest.fixture(scope="session")
+def user_dcgan_run(tmp_path_factory) -> Path:
+    """A user's DCGAN (examples/my_gan.py:TINY_DCGAN64): its weights saved as a user's script
+    would (weights/netG.pth, netD.pth), imported into run/ and exported (dynamo) into run/export.
+    Read it; copy it to change it."""
+    from helpers import EXAMPLE, gan, save_weights
+
+    spec = f"{EXAMPLE}:TINY_DCGAN64"
+
+    def build(path: Path) -> None:
+        (path / "weights").mkdir(parents=True)
+        g_path, d_path = save_weights(spec, path / "weights")
+        args = ["--arch", spec, "--generator", g_path, "--discriminator", d_path]
+        assert gan("import", path / "run", *args).exit_code == 0
+        result = gan("export", path / "run")
+        assert result.exit_code == 0, result.output
+
+    return build_once(tmp_path_factory, "user-dcgan", build)
+
+
+@pytest.fixture(scope="session")
 def classifier(data_dir):
     """The fashion-mnist feature classifier FCD is measured with (the pinned one)."""
     from gan.data import load_dataset

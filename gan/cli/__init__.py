@@ -1,7 +1,7 @@
 """The `gan` command line: it parses, calls the library, and prints. No logic lives here.
 
-One module per command group (train.py: data, train, import; export.py: export, verify, sample;
-evaluate.py: eval, report; bench.py: bench), sharing common.py's consoles and options.
+One module per command group (train.py: data, train, import; export.py: export, sample;
+verify.py: verify; evaluate.py: eval, report; bench.py: bench), sharing common.py's consoles and options.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from gan.cli import bench, evaluate, export, train
+from gan.cli import bench, evaluate, export, train, verify
 from gan.cli.common import err_console
 from gan.console import silence_known_noise
 
@@ -34,7 +34,7 @@ data_app.command("fetch")(train.data_fetch)
 app.command("train")(train.train)
 app.command("import")(train.import_run)
 app.command("export")(export.export)
-app.command("verify")(export.verify)
+app.command("verify")(verify.verify)
 app.command("sample")(export.sample)
 app.command("eval")(evaluate.evaluate)
 app.command("report")(evaluate.report)

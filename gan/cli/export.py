@@ -1,4 +1,4 @@
-"""`gan export`, `gan verify` and `gan sample`: artifacts, their parity, and images from them."""
+"""`gan export` and `gan sample`: artifacts with their parity proof, and images from them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from gan.cli.common import Device, Strict, Untrusted, console, err_console, int_list, user_errors, warn
+from gan.cli.common import Device, Strict, Untrusted, console, int_list, user_errors, warn
+from gan.cli.verify import print_parity
 
 
 @user_errors
@@ -27,7 +28,8 @@ def export(
 ):
     """Export G and D to TorchScript and ONNX, with manifest.json and golden I/O, and prove parity.
 
-    Exits 1 when any backend disagrees with eager PyTorch beyond tolerance.
+    Exits 1 when any backend disagrees with eager PyTorch beyond tolerance, after naming the
+    first layer where it diverges (and plotting every layer's error into the export dir).
     """
     from gan.device import resolve_device
     from gan.export.exporter import PARITY_GRID, export_run
@@ -46,39 +48,12 @@ def export(
             "[dim]note: torch marks TorchScript (torch.jit.trace/save) as deprecated; the .pt "
             "files are still exported because many deployments load them."
         )
-    _print_parity(result.comparisons, result.image_results, result.export_dir / PARITY_GRID)
+    print_parity(result.comparisons, result.image_results, result.localizations)
+    console.print(f"fixed-noise grids side by side: {result.export_dir / PARITY_GRID}")
     console.print(
         f"exported to {result.export_dir} in {result.seconds:.1f} s (exporter {exporter}, opset {opset})"
     )
     if not result.passed:
-        raise typer.Exit(1)
-
-
-@user_errors
-def verify(
-    export_dir: Annotated[Path, typer.Argument(help="An export dir written by gan export.")],
-    device: Device = "cpu",
-    grid: Annotated[
-        Path | None,
-        typer.Option(help="Also save the fixed-noise grids side by side here (PNG).", show_default=False),
-    ] = None,
-    untrusted: Untrusted = False,
-):
-    """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch.
-
-    Nothing is written into EXPORT_DIR, so it can be read-only.
-    """
-    from gan.device import resolve_device
-    from gan.export.manifest import read_manifest
-    from gan.export.verify import call_notes, verify_export
-
-    comparisons, image_results = verify_export(
-        export_dir, resolve_device(device), grid_path=grid, trust_code=not untrusted
-    )
-    _print_parity(comparisons, image_results, grid)
-    for note in call_notes(read_manifest(export_dir, verify=False)):
-        console.print(f"[dim]{note}", highlight=False)
-    if not all(c.passed for c in comparisons) or not all(r["passed"] for r in image_results):
         raise typer.Exit(1)
 
 
@@ -130,25 +105,3 @@ def sample(
     )
     save_grid(images, out, nrow)
     console.print(f"wrote {len(images)} images from {backend} to {out}")
-
-
-def _print_parity(comparisons, image_results, grid: Path | None) -> None:
-    from gan.export.parity import parity_table
-
-    failed = [c for c in comparisons if not c.passed]
-    console.print(parity_table(comparisons))
-    for c in failed:
-        detail = c.error or f"max abs {c.max_abs:.2e}, needs atol >= {c.min_passing_atol:.2e}"
-        err_console.print(
-            f"[red]mismatch:[/] {c.model} on {c.backend} ({c.device}), batch {c.batch}: {detail}"
-        )
-    for r in image_results:
-        mark = "[green]pass" if r["passed"] else "[bold red]FAIL"
-        console.print(
-            f"fixed-noise grid, {r['backend']} ({r['device']}): max pixel diff {r['max_pixel_diff']} {mark}"
-        )
-    if grid is not None:
-        console.print(f"fixed-noise grids side by side: {grid}")
-    total = len(comparisons)
-    verdict = "[green]all match" if not failed else f"[bold red]{len(failed)} of {total} comparisons FAILED"
-    console.print(f"parity: {total - len(failed)}/{total} comparisons within tolerance; {verdict}")

@@ -60,13 +60,28 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fails early, in one line, for an output path that a later write could not create."""
+def check_writable(path: str | os.PathLike, parent_must_exist: bool = False) -> None:
+    """Fails early, in one line, for an output path that a later write could not create (or, with
+    `parent_must_exist`, whose directory does not exist yet: a report path with a typo in it)."""
     path = Path(path)
     if path.is_dir():
         raise GanError(f"cannot write {path}: it is a directory")
+    if parent_must_exist and not path.parent.is_dir():
+        raise GanError(f"cannot write {path}: {path.parent} does not exist")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise GanError(f"cannot write {path}: {parent} is not a writable directory")
+
+
+def check_writable_dir(path: str | os.PathLike) -> None:
+    """Fails early for a directory of outputs that cannot be created or written to."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GanError(f"cannot write into {path}: it is not a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise GanError(f"cannot write into {path}: {existing} is not a writable directory")

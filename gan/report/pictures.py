@@ -65,7 +65,7 @@ def save_side_by_side(pictures: dict[str, Image.Image], path: Path) -> None:
         ax.imshow(picture, cmap="gray" if picture.mode == "L" else None, vmin=0, vmax=255)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    _save_figure(fig, path, grayscale=all(p.mode == "L" for p in pictures.values()))
+    save_figure(fig, path, grayscale=all(p.mode == "L" for p in pictures.values()))
 
 
 def read_losses(path: Path) -> list[dict[str, float]]:
@@ -96,7 +96,7 @@ def plot_losses(rows: list[dict[str, float]], steps_per_epoch: int, path: Path) 
         for epoch_start in range(0, int(max(steps, default=0)) + 1, max(1, steps_per_epoch)):
             ax.axvline(epoch_start, color="0.85", linewidth=0.5, zorder=0)
     fig.suptitle("Training losses (faint: per step; solid: moving average)")
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_fcd(rows: list[tuple[int, float]], path: Path) -> None:
@@ -107,7 +107,7 @@ def plot_fcd(rows: list[tuple[int, float]], path: Path) -> None:
     ax.set_ylabel("FCD (lower is better)")
     ax.set_title("Classifier-feature Fréchet distance to real test images")
     ax.grid(alpha=0.3)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def _moving_average(values: list[float], window: int) -> list[float]:
@@ -120,7 +120,7 @@ def _moving_average(values: list[float], window: int) -> list[float]:
     return out
 
 
-def _save_figure(fig, path: Path, grayscale: bool = False) -> None:
+def save_figure(fig, path: Path, grayscale: bool = False) -> None:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

@@ -17,7 +17,11 @@ from gan.models.spec import load_architecture
 
 @pytest.fixture(scope="module", params=["TINY_DCGAN64", "GENERATOR_ONLY"])
 def imported(request, tmp_path_factory):
+    """(spec, run dir with its dynamo export, G's weights file): a user's weights, imported."""
     spec = f"{EXAMPLE}:{request.param}"
+    if request.param == "TINY_DCGAN64":  # shared with the other tests of a user's DCGAN
+        built = request.getfixturevalue("user_dcgan_run")
+        return spec, built / "run", built / "weights" / "netG.pth"
     tmp = tmp_path_factory.mktemp(request.param)
     g_path, d_path = save_weights(spec, tmp)
     args = ["import", tmp / "run", "--arch", spec, "--generator", g_path]

@@ -16,7 +16,7 @@ from gan.export.backends import ModelSource, backend_spec, build_backends, parit
 from gan.export.exporter import _swap_in, export_run
 from gan.export.golden import golden_inputs, load_golden
 from gan.export.manifest import read_manifest
-from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, check_backends
+from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Rule, check_backends
 from gan.runs.trained import load_trained_run
 
 CASES = [("mlp", "dynamo"), ("mlp", "torchscript"), ("dcgan", "dynamo"), ("dcgan", "torchscript")]
@@ -153,7 +153,7 @@ def test_cuda_parity(trained_run, tmp_path):
             for m in ("generator", "discriminator", "chain")
         }
         expected = {m: golden[f"{m}.output"] for m in inputs}
-        comparisons = check_backends(backends, inputs, expected, DEFAULT_TOLERANCES)
+        comparisons = check_backends(backends, inputs, expected, Rule(DEFAULT_TOLERANCES))
     cuda_rows = [c for c in comparisons if c.device.startswith("cuda")]
     assert {c.backend for c in cuda_rows} >= {"eager", "torchscript"}
     assert {c.batch for c in cuda_rows} == set(PARITY_BATCHES)

@@ -10,7 +10,7 @@ from torch import nn
 from gan.export.backends.eager import TorchBackend
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.export.backends.torchscript import torchscript_backend
-from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Tolerance, check_backends, compare
+from gan.export.parity import DEFAULT_TOLERANCES, PARITY_BATCHES, Rule, Tolerance, check_backends, compare
 from gan.export.to_onnx import export_onnx
 from gan.export.torchscript import export_torchscript
 from gan.models.inputs import IMAGE, Labels, Noise, Signature
@@ -64,7 +64,7 @@ def _parity_of(module_backend, reference: nn.Module, model="generator"):
     inputs = {model: Signature((Noise((100,)),), (IMAGE,), (1, 28, 28)).draw(model, max(PARITY_BATCHES), 7)}
     with torch.no_grad():
         expected = {model: reference.eval()(*inputs[model])}
-    return check_backends([(model, module_backend)], inputs, expected, DEFAULT_TOLERANCES)
+    return check_backends([(model, module_backend)], inputs, expected, Rule(DEFAULT_TOLERANCES))
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the bug being simulated

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from helpers import assert_user_error, copy_export, gan, relist, rewrite_manifest
+from helpers import assert_user_error, copy_export, gan, plant_golden, rewrite_manifest
 
 from gan.export.backends import parity_backends
 from gan.export.exporter import ExportRequest, export_models
@@ -30,15 +30,6 @@ def comparisons(with_eager: bool, trusted: bool = True) -> int:
     return len(MODELS) * len(backends) * len(PARITY_BATCHES)
 
 
-def plant_golden(export_dir, change) -> None:
-    """Changes the golden outputs that verify compares against (and re-lists their hash)."""
-    golden = dict(np.load(export_dir / "golden.npz"))
-    change(golden)
-    with open(export_dir / "golden.npz", "wb") as f:
-        np.savez(f, **golden)
-    relist(export_dir, "golden.npz")
-
-
 def test_export_and_verify_report_every_comparison(exported_run, tmp_path):
     n = comparisons(with_eager=False)
     result = gan("verify", exported_run / "export", "--grid", tmp_path / "grid.png")
@@ -54,7 +45,8 @@ def test_export_and_verify_report_every_comparison(exported_run, tmp_path):
 def test_verify_from_export_dir_alone_writes_nothing(exported_run, tmp_path):
     moved = copy_export(exported_run, tmp_path)
     before = {p.name: p.read_bytes() for p in moved.iterdir()}
-    results, images = verify_export(moved, torch.device("cpu"))
+    report = verify_export(moved)
+    results, images = report.comparisons, report.image_checks
     assert len(results) == comparisons(with_eager=False) and all(c.passed for c in results)
     assert {c.backend for c in results} == {"torchscript", "onnxruntime"}
     assert all(r["passed"] for r in images)
