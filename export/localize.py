@@ -238,8 +238,12 @@ def _name(model: str, layer: EagerLayer) -> str:
 def _plot(found: Localization, atol: float, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"layers-{found.model}-{found.backend}-{found.device.split(':')[0]}.png"
+
+    def short(name: str) -> str:
+        return name.split(" (")[0].removeprefix(f"{found.model}.")
+
     plot_layer_errors(
-        [layer.layer.split(" (")[0].removeprefix(f"{found.model}.") for layer in found.layers],
+        ["+".join(short(name) for name in (*layer.fused, layer.layer)) for layer in found.layers],
         [layer.max_abs for layer in found.layers],
         atol,
         path,

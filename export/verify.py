@@ -227,15 +227,15 @@ def localize_comparisons(
     everything: bool = False,
 ) -> list[Localization]:
     """The first diverging layer of every (model, backend, device) with a failed comparison (of
-    every one, with `everything`); a failed chain D(G(...)) is looked for in G and in D."""
+    every one, with `everything`). A failed chain D(G(z)) is looked for in G: D's own comparisons,
+    on D's own golden inputs, say whether D diverges too."""
     failed: dict[tuple[str, str, str], bool] = {}  # (model, backend, device) -> whether one failed
     for c in comparisons:
         if (c.passed and not everything) or c.check == "distribution":
             continue
         model = c.model.split("@")[0]
-        for part in ("generator", "discriminator") if model == "chain" else (model,):
-            key = (part, c.backend, c.device)
-            failed[key] = failed.get(key, False) or not c.passed
+        key = ("generator" if model == "chain" else model, c.backend, c.device)
+        failed[key] = failed.get(key, False) or not c.passed
     rule, outputs = options.rule(source.manifest), output_names(source.manifest)
     found = []
     for (model, backend, device), any_failed in failed.items():

@@ -19,6 +19,7 @@ def verify(
     atol: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="[OUTPUT:]ATOL",
             help="Absolute tolerance for every output (1e-4) or for one (image:1e-4); repeatable. "
             "Replaces the manifest's, looser or tighter, and is recorded in the reports.",
             show_default=False,
@@ -26,7 +27,9 @@ def verify(
     ] = None,
     rtol: Annotated[
         list[str] | None,
-        typer.Option(help="Relative tolerance, given like --atol.", show_default=False),
+        typer.Option(
+            metavar="[OUTPUT:]RTOL", help="Relative tolerance, given like --atol.", show_default=False
+        ),
     ] = None,
     check_error_stat: Annotated[
         str,

@@ -41,7 +41,7 @@ def plot_layer_errors(
     ax.axhline(atol, color="tab:red", linestyle="--", linewidth=1, label=f"atol {atol:.0e}")
     if first is not None:
         ax.plot([first], [values[first]], marker="o", markersize=9, fillstyle="none", color="tab:red")
-        ax.annotate(layers[first], (first, values[first]), textcoords="offset points", xytext=(6, 6))
+        ax.annotate(layers[first], (first, values[first]), textcoords="offset points", xytext=(8, -12))
     ax.set_yscale("log")
     ax.set_xticks(list(depth), layers, rotation=90, fontsize=7)
     ax.set_ylabel("max abs error vs eager")
