@@ -113,11 +113,7 @@ def prove_parity(
     CUDA without onnxruntime-gpu) raises EnvironmentMissing, since the user asked for that device.
     TorchScript is skipped unless `options.trust_code`."""
     source = ModelSource(export_dir, manifest, eager, trust_code=options.trust_code)
-    cases = parity_cases(source.signature, "discriminator" in source.models)
-    if source.signature.stochastic:
-        # A random G is compared by distribution, and D on its own golden inputs; D on a random G's
-        # images has too little spread of its own for a distribution to say anything.
-        cases = [case for case in cases if case[1] != "chain"]
+    cases = checked_cases(source)
     backends = []
     for spec, device in planned_backends(source, options.device):
         try:
@@ -152,6 +148,14 @@ def prove_parity(
     return comparisons, images
 
 
+def checked_cases(source: ModelSource) -> list[tuple[str, str, tuple[int, int] | None]]:
+    """The golden cases parity compares (gan.export.golden.parity_cases). A random G is compared
+    by distribution, and D on its own golden inputs; D on a random G's images has too little
+    spread of its own for a distribution to say anything, so a stochastic chain is left out."""
+    cases = parity_cases(source.signature, "discriminator" in source.models)
+    return [case for case in cases if not (source.signature.stochastic and case[1] == "chain")]
+
+
 def planned_backends(source: ModelSource, device: torch.device) -> list:
     """(BackendSpec, device) of every backend parity checks: on the CPU, and on `device` too when
     it is CUDA; eager only with the modules, TorchScript only when its code is trusted."""
@@ -171,9 +175,7 @@ def planned_checks(export_dir: str | Path, options: VerifyOptions) -> list[tuple
     manifest = read_manifest(export_dir)
     options.check(manifest)
     source = ModelSource(Path(export_dir), manifest, None, trust_code=options.trust_code)
-    cases = parity_cases(source.signature, "discriminator" in source.models)
-    if source.signature.stochastic:
-        cases = [case for case in cases if case[1] != "chain"]
+    cases = checked_cases(source)
     planned, images = [], []
     for spec, device in planned_backends(source, options.device):
         planned += [

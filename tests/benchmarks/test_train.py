@@ -12,7 +12,8 @@ from gan.bench.train_variants import TrainSetup, make_train_variant
 @pytest.mark.parametrize(
     ("variant", "workload"),
     [(v, w) for v in ("eager", "torchscript") for w in ("d_step", "g_step", "iteration")]
-    + [("compile-step", "iteration")],
+    # A cold inductor compile takes seconds; the slow tier runs it.
+    + [pytest.param("compile-step", "iteration", marks=pytest.mark.slow)],
 )
 def test_train_step_batch_64(benchmark, variant, workload, device):
     benchmark.group = f"train {workload} ({device})"

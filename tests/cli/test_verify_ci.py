@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -161,30 +159,31 @@ def test_not_an_export_dir_and_a_manifest_without_its_models(exported_run, tmp_p
     assert_user_error(gan("verify", export), "'models' must hold 'generator'")
 
 
-def test_the_pytest_plugin_runs_parity_as_tests(exported_run, tmp_path):
-    """A user's CI: `pip install` of the toolkit registers the plugin; one test per comparison."""
+def test_the_pytest_plugin_runs_parity_as_tests(exported_run, tmp_path, pytester):
+    """A user's CI: `pip install` of the toolkit registers the plugin (its pytest11 entry point,
+    which the inner run loads as a user's would); one test per comparison."""
     good, broken = tmp_path / "good", tmp_path / "broken"
     shutil.copytree(exported_run / "export", good)
     shutil.copytree(exported_run / "export", broken)
     scale_onnx_initializer(broken, "discriminator", "net.3.weight")
-    (tmp_path / "test_users_own.py").write_text(
-        "def test_their_assertion(gan_verify):\n"
+    pytester.makepyfile(
+        test_users_own="def test_their_assertion(gan_verify):\n"
         f"    report = gan_verify({str(good)!r}, atol={{'image': 1e-4}})\n"
         "    assert report.passed and max(c.max_abs for c in report.comparisons) < 1e-4\n"
     )
-    pytest_bin = Path(sys.executable).parent / "pytest"
     junit = tmp_path / "junit.xml"
-    command = [pytest_bin, "-p", "no:cacheprovider", "--gan-verify", good, "--gan-verify", broken]
-    command += ["-k", "onnxruntime or their_assertion", "--junitxml", junit, "-o", "addopts=", "-q"]
-    result = subprocess.run(
-        list(map(str, command)), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    result = pytester.runpytest_inprocess(
+        *["-p", "no:cacheprovider", "-o", "addopts=", "--junitxml", str(junit)],
+        *["--gan-verify", str(good), "--gan-verify", str(broken)],
+        *["-k", "onnxruntime or their_assertion"],
     )
-    assert result.returncode == 1, result.stdout + result.stderr
+    output = result.stdout.str()
+    assert result.ret == 1, output
     per_dir = len(MODELS) * len(PARITY_BATCHES) + 1  # ONNX Runtime's comparisons and image check
     failed = len(PARITY_BATCHES) * 2  # D and D(G(z)) on ONNX Runtime, at every batch
     passed = 2 * per_dir + 1 - failed  # both dirs, and the user's own test
     deselected = 2 * (expected_testcases() - per_dir)  # -k left TorchScript's out
-    assert f"{failed} failed, {passed} passed, {deselected} deselected" in result.stdout, result.stdout
-    assert "broken::discriminator[onnxruntime-cpu-batch64]" in result.stdout
-    assert "first diverging layer discriminator.net.3 (Linear)" in result.stdout
+    result.assert_outcomes(failed=failed, passed=passed, deselected=deselected)
+    assert "broken::discriminator[onnxruntime-cpu-batch64]" in output
+    assert "first diverging layer discriminator.net.3 (Linear)" in output
     assert int(ET.parse(junit).getroot().find("testsuite").get("tests")) == failed + passed
