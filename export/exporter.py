@@ -14,13 +14,17 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from gan.data.datasets import load_dataset
+from gan.data.images import normalize
 from gan.errors import GanError
 from gan.export.backends import ModelSource
+from gan.export.calibration import CALIBRATION_SEED, calibrations
 from gan.export.golden import GOLDEN, PARITY_BATCHES, SIZED_BATCHES, make_golden, parity_cases, save_golden
 from gan.export.localize import Localization
 from gan.export.manifest import read_manifest, write_manifest
 from gan.export.model_io import baked_arguments, describe, free_axes, input_names, output_name
 from gan.export.parity import DEFAULT_TOLERANCES, Comparison
+from gan.export.precision import BUDGETS, FP32, VariantSkipped, build_variant, parse_precisions, variant_file
 from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
 from gan.export.torchscript import export_torchscript
 from gan.export.verify import VerifyOptions, localize_comparisons, prove_parity
@@ -60,10 +64,15 @@ class ExportRequest:
     opset: int = DEFAULT_OPSET
     exporter: str = "dynamo"
     force: bool = False
+    # fp32 always, plus the variants to build (gan.export.precision); int8-static calibrates D on
+    # `real_images` (float in [-1, 1], G's image shape) and G's outputs, or on G's alone.
+    precisions: tuple[str, ...] = (FP32,)
+    real_images: torch.Tensor | None = None
 
     def __post_init__(self):
         self.out = Path(self.out)
         check_opset(self.exporter, self.opset)
+        self.precisions = parse_precisions(",".join(self.precisions))
 
     @property
     def models(self) -> dict[str, nn.Module]:
@@ -87,6 +96,7 @@ class ExportResult:
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
     localizations: list[Localization] = field(default_factory=list)  # of the failed comparisons
+    variant_notes: list[str] = field(default_factory=list)  # what each precision variant is, or why not
 
     @property
     def passed(self) -> bool:
@@ -101,12 +111,19 @@ def export_run(
     opset: int = DEFAULT_OPSET,
     exporter: str = "dynamo",
     force: bool = False,
+    precisions: tuple[str, ...] = (FP32,),
     console: Console | None = None,
 ) -> ExportResult:
-    """Exports the models of a run dir (default: into RUN_DIR/export)."""
+    """Exports the models of a run dir (default: into RUN_DIR/export), with the precision
+    variants asked for; int8-static calibrates D on the run's dataset when it is cached here."""
     check_opset(exporter, opset)
+    precisions = parse_precisions(",".join(precisions))
     run_dir = Path(run_dir)
     run = load_trained_run(run_dir)
+    dataset = run.checkpoint.config.dataset
+    real = None
+    if "int8-static" in precisions and run.discriminator is not None:
+        real = calibration_images(dataset, run.architecture.image_shape)
     request = ExportRequest(
         architecture=run.architecture,
         generator=run.generator,
@@ -124,8 +141,26 @@ def export_run(
         opset=opset,
         exporter=exporter,
         force=force,
+        precisions=precisions,
+        real_images=real,
     )
     return export_models(request, console)
+
+
+def calibration_images(dataset: str | None, image_shape, n: int = 2048) -> torch.Tensor | None:
+    """`n` seeded training images of the run's dataset, as D sees them, or None when the dataset is
+    not cached here or its images are not the model's shape (D then calibrates on G's alone)."""
+    if dataset is None:
+        return None
+    try:
+        data = load_dataset(dataset, sources=("cache",))
+    except GanError:
+        return None
+    images = normalize(data.train_images)
+    if tuple(images.shape[1:]) != tuple(image_shape):
+        return None
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(CALIBRATION_SEED))[:n]
+    return images[rows]
 
 
 def export_models(request: ExportRequest, console: Console | None = None) -> ExportResult:
@@ -144,6 +179,7 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
             with console.status("exporting") as status:
                 _check_randomness(request)
                 described, notices = _write_artifacts(request, staging, status)
+                variant_notes = _write_variants(request, staging, described, status)
                 status.update("golden I/O and parity")
                 golden = _write_golden(request, staging)
                 write_manifest(staging, _manifest(request, described))
@@ -166,7 +202,9 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
     manifest = read_manifest(request.out)
     seconds = time.perf_counter() - started
     notices = sorted(set(notices))
-    return ExportResult(request.out, manifest, comparisons, image_results, notices, seconds, found)
+    return ExportResult(
+        request.out, manifest, comparisons, image_results, notices, seconds, found, variant_notes
+    )
 
 
 def _check_randomness(request: ExportRequest) -> None:
@@ -230,6 +268,38 @@ def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dic
     return described, notices
 
 
+def _write_variants(request: ExportRequest, staging: Path, described: dict, status) -> list[str]:
+    """Each requested precision variant of each model, beside its fp32 .onnx, recorded under the
+    model's "variants" (its file and how it was made, or why it was skipped); returns a line per
+    variant for the user. A variant that fails is skipped and never touches the fp32 export."""
+    variants = [p for p in request.precisions if p != FP32]
+    if not variants:
+        return []
+    signature = request.architecture.signature
+    calibration = None
+    if "int8-static" in variants:
+        status.update("int8-static: calibration inputs")
+        calibration = calibrations(signature, request.models, request.real_images, request.dataset)
+    notes = []
+    for precision in variants:
+        for model in described:
+            status.update(f"{precision}: {model}")
+            name = variant_file(model, precision)
+            source, target = staging / described[model]["files"]["onnx"], staging / name
+            try:
+                made_by = build_variant(precision, source, target, calibration and calibration[model])
+            except VariantSkipped as reason:
+                described[model].setdefault("variants", {})[precision] = {"skipped": str(reason)}
+                notes.append(f"{precision} {model}: skipped, {reason}")
+                continue
+            described[model].setdefault("variants", {})[precision] = {"file": name, "made_by": made_by}
+            how = made_by["tool"].split("(")[0]
+            if "calibration" in made_by:
+                how += f", calibrated on {made_by['calibration']['inputs']}"
+            notes.append(f"{precision} {model}: {name} ({how})")
+    return notes
+
+
 def _first(sizes):
     return sizes[0] if sizes else None
 
@@ -275,7 +345,11 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
         "versions": _versions(),
         "models": described,
         "tolerances": {k: vars(v) for k, v in DEFAULT_TOLERANCES.items()},
-        "files": [f"{m}.{ext}" for m in described for ext in ("pt", "onnx")] + [GOLDEN],
+        # Each variant's own parity budget; the fp32 tolerances above are not changed by them.
+        "precisions": {p: BUDGETS[p].to_dict() for p in request.precisions if p != FP32},
+        "files": [f"{m}.{ext}" for m in described for ext in ("pt", "onnx")]
+        + [v["file"] for d in described.values() for v in d.get("variants", {}).values() if "file" in v]
+        + [GOLDEN],
     }
 
 

@@ -57,7 +57,9 @@ def check_image_parity(
             "max_pixel_diff": diff,
             "psnr_db": psnr,  # None: identical images (an infinite PSNR)
             "ssim": ssim,  # None: images too small for SSIM's window
-            "passed": diff <= MAX_PIXEL_DIFF
+            "precision": backend.precision,
+            # A reduced-precision variant is expected to move pixels: only the gates hold it.
+            "passed": (diff <= MAX_PIXEL_DIFF or backend.precision != "fp32")
             and (gates.min_psnr is None or psnr is None or psnr >= gates.min_psnr)
             and (gates.min_ssim is None or ssim is None or ssim >= gates.min_ssim),
         }

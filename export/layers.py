@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
+from gan.export.backends.openvino import OpenVinoBackend
 
 
 @dataclass
@@ -136,9 +137,10 @@ def onnx_layer_outputs(
     names: list[str],
     inputs: tuple[torch.Tensor, ...],
     layers: list[EagerLayer],
+    runtime: str = "onnxruntime",
 ) -> dict[str, RuntimeOutput]:
-    """Each eager layer's output as ONNX Runtime computes it from the exported graph, where the
-    graph has one."""
+    """Each eager layer's output as `runtime` (onnxruntime or openvino) computes it from the
+    exported graph, where the graph has one."""
     model = onnx.load(str(path))
     wanted = module_outputs(model.graph, [layer.path for layer in layers])
     marked = {o.name for o in model.graph.output}
@@ -149,12 +151,27 @@ def onnx_layer_outputs(
     with tempfile.TemporaryDirectory(prefix="gan-layers-") as tmp:
         copy = Path(tmp) / "all-outputs.onnx"
         onnx.save(model, str(copy))
-        session = OnnxRuntimeBackend(copy, device, io_binding=False).session
         feed = {name: x.detach().cpu().numpy() for name, x in zip(names, inputs)}
-        values = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+        if runtime == "openvino":
+            values = _openvino_outputs(copy, feed)
+        else:
+            session = OnnxRuntimeBackend(copy, device, io_binding=False).session
+            values = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
     return {
         scope: RuntimeOutput(torch.from_numpy(values[value]), f"ONNX {op}")
         for scope, (value, op) in wanted.items()
+        if value in values
+    }
+
+
+def _openvino_outputs(path: Path, feed: dict) -> dict:
+    """Every output of the marked copy as OpenVINO computes it (f32 pinned), by tensor name."""
+    backend = OpenVinoBackend(path)
+    backend.request.infer(feed)
+    return {
+        name: backend.request.get_tensor(port).data.copy()
+        for port in backend.compiled.outputs
+        for name in port.get_names()
     }
 
 

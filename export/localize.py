@@ -33,7 +33,7 @@ from gan.runs.checkpoint import CHECKPOINT_JSON
 from gan.runs.trained import load_trained_run
 
 # The runtimes that can show their layers' outputs.
-LOCALIZABLE = ("onnxruntime", "torchscript")
+LOCALIZABLE = ("onnxruntime", "openvino", "torchscript")
 # Golden rows run through the layers: enough for any error a layer makes to show, few enough that
 # every layer's input and output of a large model fit in memory at once.
 LOCALIZE_BATCH = 8
@@ -123,7 +123,8 @@ def localize(
         outputs = torchscript_layer_outputs(traced, device, layers)
     else:
         names = input_names(signature, model)
-        outputs = onnx_layer_outputs(source.artifact(model, "onnx"), device, names, inputs, layers)
+        runtime = backend.split("-")[0]
+        outputs = onnx_layer_outputs(source.artifact(model, "onnx"), device, names, inputs, layers, runtime)
     tolerance = rule.tolerance(device.type, output)
     measure = _measure(tolerance, rule, labels=dict(model=model, backend=backend, device=str(device)))
     found.layers = [

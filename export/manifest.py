@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from gan.errors import GanError
+from gan.export.precision import Budget
 from gan.files.atomic import write_text
 from gan.files.hashing import sha256_file
 from gan.files.listing import check_listed_files, check_listing
@@ -64,6 +65,10 @@ def _check_shape(manifest: dict) -> None:
     referenced = [manifest["golden"]["file"]]
     for model in models.values():
         referenced += [model["files"]["torchscript"], model["files"]["onnx"]]
+        variants = model.get("variants", {})
+        if not isinstance(variants, dict):
+            raise ValueError("a model's 'variants' must map precisions to their files")
+        referenced += [v["file"] for v in variants.values() if "file" in v]
     for name in referenced:
         if name not in files:
             raise ValueError(f"{name!r} is used but not listed (and hash-checked) under 'files'")
@@ -73,7 +78,7 @@ def _check_shape(manifest: dict) -> None:
     batches = manifest["golden"]["batches"]
     if not batches or not all(isinstance(b, int) and 0 < b <= 1 << 16 for b in batches):
         raise ValueError("'golden.batches' must be a list of positive ints")
-    for tolerance in manifest["tolerances"].values():
+    for tolerance in [*manifest["tolerances"].values(), *manifest.get("precisions", {}).values()]:
         float(tolerance["atol"]), float(tolerance["rtol"])
 
 
@@ -88,6 +93,17 @@ def manifest_signature(manifest: dict) -> Signature:
         "image_shape": manifest["image_shape"],
     }
     return Signature.from_dict(legacy)
+
+
+def effective_budget(manifest: dict, precision: str, default: Budget) -> Budget:
+    """A variant's parity budget: the toolkit's, tightened (never loosened) by the manifest's."""
+    given = manifest.get("precisions", {}).get(precision, {})
+    values = {}
+    for key in ("atol", "rtol"):
+        value, limit = given.get(key, getattr(default, key)), getattr(default, key)
+        ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+        values[key] = min(value, limit) if ok else limit
+    return Budget(default.error_stat, **values)
 
 
 def effective_tolerances(manifest: dict, defaults: dict) -> dict:

@@ -82,6 +82,7 @@ class Comparison:
     # no value agrees.
     check: str = "elemwise"
     output: str = ""  # the output's name in the manifest ("image", "probability", ...)
+    precision: str = "fp32"  # the file or runtime precision compared (gan.export.precision)
     quantile: float | None = None  # with check "quantile": q, and that quantile of each error
     quantile_abs: float | None = None
     quantile_rel: float | None = None
@@ -197,6 +198,7 @@ def check_backends(
         for batch in batches:
             labels = dict(model=model, backend=backend.name, device=str(backend.device), batch=batch)
             labels["output"] = output
+            labels["precision"] = backend.precision
             try:
                 actual = backend(*(x[:batch] for x in inputs[model]))
                 if model.split("@")[0] in by_distribution:

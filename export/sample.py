@@ -12,10 +12,11 @@ from pathlib import Path
 import torch
 
 from gan.data.images import read_images
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import (
     Backend,
     ModelSource,
+    NotApplicable,
     Unavailable,
     backend_spec,
     build_backends,
@@ -41,11 +42,19 @@ def generator_backend(
     *,
     strict: bool = False,
     warn: Callable[[str], None] = lambda _: None,
+    precision: str = "fp32",
 ) -> tuple[Backend, Signature]:
-    """The generator behind `source` on `backend`, and how it is called. `trust_code` False
-    refuses TorchScript, which is code (see docs/trust.md). An export that failed parity is
-    used with a `warn`ing, or refused when `strict`."""
+    """The generator behind `source` on `backend` in `precision` (an export's variant, or what the
+    runtime runs reduced), and how it is called. `trust_code` False refuses TorchScript, which is
+    code (see docs/trust.md). An export that failed parity is used with a `warn`ing, or refused
+    when `strict`."""
     spec = backend_spec(backend, among=sample_backends())
+    if (problem := spec.problem(device)) is not None:  # a library or provider missing here
+        raise EnvironmentMissing(f"cannot run {backend} on {device}: {problem}")
+    if precision not in spec.precisions:
+        raise GanError(f"{backend} runs {', '.join(spec.precisions)}, not {precision}")
+    if precision != "fp32" and Path(source).is_file():
+        raise GanError(f"--precision {precision} needs an export dir (or a run dir with export/)")
     if backend == "torchscript" and not trust_code:
         raise GanError(f"--untrusted refuses TorchScript: {UNTRUSTED}; use --backend onnxruntime")
     source = Path(source)
@@ -53,7 +62,7 @@ def generator_backend(
         raise GanError(f"{source} does not exist")
     if source.is_file():
         return _from_file(source, backend, device)
-    if (source / CHECKPOINT_JSON).exists() and backend == "eager":
+    if (source / CHECKPOINT_JSON).exists() and backend == "eager" and precision == "fp32":
         return _eager_from_run(source, device)
     if (source / CHECKPOINT_JSON).exists():
         if not (source / "export" / MANIFEST).exists():
@@ -78,8 +87,8 @@ def generator_backend(
             )
         return _eager_from_run(Path(run_dir), device)
     try:
-        built = build_backends(spec, ModelSource(source, manifest, trust_code=trust_code), device)
-    except Unavailable as error:
+        built = build_backends(spec, ModelSource(source, manifest, trust_code=trust_code), device, precision)
+    except (Unavailable, NotApplicable) as error:
         raise GanError(f"cannot sample with {backend} on {device}: {error}") from None
     return built["generator"], manifest_signature(manifest)
 

@@ -19,15 +19,17 @@ from gan.export.backends import ModelSource, Unavailable, build_backends, parity
 from gan.export.golden import fixed_inputs, golden_inputs, load_golden, parity_cases
 from gan.export.image_parity import ImageGates, check_image_parity
 from gan.export.localize import Localization, eager_models, localize
-from gan.export.manifest import effective_tolerances, manifest_signature, read_manifest
+from gan.export.manifest import effective_budget, effective_tolerances, manifest_signature, read_manifest
 from gan.export.parity import (
     DEFAULT_TOLERANCES,
     DISTRIBUTION_BOUND,
     ERROR_STATS,
     Comparison,
     Rule,
+    Tolerance,
     check_backends,
 )
+from gan.export.precision import BUDGETS, FP32
 from gan.export.verify_report import VerifyReport
 from gan.files.atomic import check_writable, check_writable_dir
 from gan.report.tables import model_label
@@ -59,7 +61,15 @@ class VerifyOptions:
     heatmap_dir: Path | None = None
     plot_dir: Path | None = None
 
-    def rule(self, manifest: dict) -> Rule:
+    def rule(self, manifest: dict, precision: str = FP32) -> Rule:
+        """fp32's rule: the manifest's tolerances with this command line's overrides. A variant's:
+        its own budget from the manifest (never looser than the toolkit's), which the command
+        line's overrides do not change."""
+        if precision != FP32:
+            budget = effective_budget(manifest, precision, BUDGETS[precision])
+            tolerance = Tolerance(budget.atol, budget.rtol)
+            by_device = {device: tolerance for device in DEFAULT_TOLERANCES}
+            return Rule(by_device, error_stat=budget.error_stat, error_quantile=self.error_quantile)
         tolerances = effective_tolerances(manifest, DEFAULT_TOLERANCES)
         return Rule(tolerances, self.atol, self.rtol, self.error_stat, self.error_quantile)
 
@@ -115,9 +125,9 @@ def prove_parity(
     source = ModelSource(export_dir, manifest, eager, trust_code=options.trust_code)
     cases = checked_cases(source)
     backends = []
-    for spec, device in planned_backends(source, options.device):
+    for spec, device, precision in planned_backends(source, options.device):
         try:
-            built = build_backends(spec, source, device)
+            built = build_backends(spec, source, device, precision)
         except Unavailable as error:
             raise EnvironmentMissing(f"cannot check {spec.name} on {device}: {error}") from None
         backends += [(key, built[model]) for key, model, _ in cases]
@@ -128,15 +138,17 @@ def prove_parity(
     except KeyError as error:
         raise GanError(f"{manifest['golden']['file']} lacks {error}; re-run gan export") from None
     random = frozenset({"generator"} if source.signature.stochastic else ())
-    comparisons = check_backends(
-        backends,
-        inputs,
-        expected,
-        options.rule(manifest),
-        manifest["golden"]["batches"],
-        by_distribution=random,
-        outputs=output_names(manifest),
-    )
+    comparisons = []
+    for precision in (FP32, *source.variants()):  # each precision held to its own rule
+        comparisons += check_backends(
+            [(key, backend) for key, backend in backends if backend.precision == precision],
+            inputs,
+            expected,
+            options.rule(manifest, precision),
+            manifest["golden"]["batches"],
+            by_distribution=random,
+            outputs=output_names(manifest),
+        )
     if random:  # two runs of a stochastic G draw different pictures: nothing to compare pixel by pixel
         return comparisons, []
     grid_case = cases[0][0]  # the generator, at its first size: where the fixed grid is drawn
@@ -157,15 +169,22 @@ def checked_cases(source: ModelSource) -> list[tuple[str, str, tuple[int, int] |
 
 
 def planned_backends(source: ModelSource, device: torch.device) -> list:
-    """(BackendSpec, device) of every backend parity checks: on the CPU, and on `device` too when
-    it is CUDA; eager only with the modules, TorchScript only when its code is trusted."""
+    """(BackendSpec, device, precision) of every backend parity checks: on the CPU, and on
+    `device` too when it is CUDA; eager only with the modules, TorchScript only when its code is
+    trusted; then each of the export's precision variants on every backend that reads them."""
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
-    return [
+    specs = [
         (spec, dev)
         for dev in devices
         for spec in parity_backends(dev)
         if not (spec.name == "eager" and source.eager is None)
         and not (spec.name == "torchscript" and not source.trust_code)
+    ]
+    return [
+        (spec, dev, precision)
+        for precision in (FP32, *source.variants())
+        for spec, dev in specs
+        if precision in spec.precisions
     ]
 
 
@@ -177,12 +196,11 @@ def planned_checks(export_dir: str | Path, options: VerifyOptions) -> list[tuple
     source = ModelSource(Path(export_dir), manifest, None, trust_code=options.trust_code)
     cases = checked_cases(source)
     planned, images = [], []
-    for spec, device in planned_backends(source, options.device):
-        planned += [
-            (key, spec.name, str(device), b) for key, _, _ in cases for b in manifest["golden"]["batches"]
-        ]
+    for spec, device, precision in planned_backends(source, options.device):
+        name = spec.name if precision == FP32 else f"{spec.name}-{precision}"
+        planned += [(key, name, str(device), b) for key, _, _ in cases for b in manifest["golden"]["batches"]]
         if not source.signature.stochastic:
-            images.append(("image", spec.name, str(device)))
+            images.append(("image", name, str(device)))
     return planned + images
 
 
@@ -233,7 +251,8 @@ def localize_comparisons(
     on D's own golden inputs, say whether D diverges too."""
     failed: dict[tuple[str, str, str], bool] = {}  # (model, backend, device) -> whether one failed
     for c in comparisons:
-        if (c.passed and not everything) or c.check == "distribution":
+        # A variant's error is everywhere by design (quantization): localization is for fp32.
+        if (c.passed and not everything) or c.check == "distribution" or c.precision != FP32:
             continue
         model = c.model.split("@")[0]
         key = ("generator" if model == "chain" else model, c.backend, c.device)
@@ -273,7 +292,7 @@ def failed_parity(manifest: dict) -> list[str]:
     return [
         f"{model_label(c['model'])} on {c['backend']} ({c['device']}) at batch {c['batch']}"
         for c in manifest.get("parity", [])
-        if isinstance(c, dict) and not c.get("passed", True)
+        if isinstance(c, dict) and not c.get("passed", True) and c.get("precision", FP32) == FP32
     ]
 
 

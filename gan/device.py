@@ -45,3 +45,37 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The ISA flags the kernel reports for this CPU (empty where /proc/cpuinfo is missing)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def native_bf16(device: torch.device) -> str | None:
+    """How `device` computes bf16 natively ("AVX512_BF16", "AMX-BF16", "CUDA"), or None when it
+    would only emulate it (converting to fp32 around every op, slower than fp32 itself)."""
+    if device.type == "cuda":
+        return "CUDA" if torch.cuda.is_bf16_supported() else None
+    flags = cpu_flags()
+    found = [
+        name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512_BF16")) if flag in flags
+    ]
+    return ", ".join(found) or None
+
+
+def bf16_problem(device: torch.device) -> str | None:
+    """Why bf16 rows should not run on `device`, or None when it has native bf16."""
+    if native_bf16(device) is not None:
+        return None
+    what = f"GPU ({device})" if device.type == "cuda" else f"CPU ({cpu_model()})"
+    return (
+        f"this {what} has no native bf16 (no AVX512_BF16 or AMX-BF16): it would only emulate "
+        "bf16, slower than fp32"
+    )

@@ -25,6 +25,7 @@ from gan.export.backends.onnxruntime import (
     ONNXRUNTIME_IOBINDING,
     ONNXRUNTIME_NUMPY,
 )
+from gan.export.backends.openvino import OPENVINO
 from gan.export.backends.torchscript import TORCHSCRIPT
 
 # In the order tables list them: eager first, the reference every other row is compared with.
@@ -36,6 +37,7 @@ BACKENDS: tuple[BackendSpec, ...] = (
     ONNXRUNTIME_IOBINDING,
     ONNXRUNTIME_NUMPY,
     ONNXRUNTIME_CUDAGRAPH,
+    OPENVINO,
     COMPILE,
     COMPILE_STEP,
     CUDAGRAPH,
@@ -51,8 +53,13 @@ def backend_spec(name: str, among: tuple[BackendSpec, ...] = BACKENDS) -> Backen
 
 
 def parity_backends(device: torch.device) -> list[BackendSpec]:
-    """What export and verify check against eager on this device."""
-    return [spec for spec in BACKENDS if device.type in spec.parity_on]
+    """What export and verify check against eager on this device (an optional extra only where
+    it is installed)."""
+    return [
+        spec
+        for spec in BACKENDS
+        if device.type in spec.parity_on and not (spec.optional and spec.problem(device) is not None)
+    ]
 
 
 def bench_backends(device: torch.device) -> list[BackendSpec]:
@@ -66,15 +73,23 @@ def sample_backends() -> tuple[BackendSpec, ...]:
 
 
 def build_backends(
-    spec: BackendSpec, source: ModelSource, device: torch.device, **options
+    spec: BackendSpec, source: ModelSource, device: torch.device, precision: str = "fp32", **options
 ) -> dict[str, Backend]:
-    """`spec`'s backend for every model of `source`, plus "chain" (D(G(z))) when there is a D.
-    Raises Unavailable or NotApplicable (or GanError for a broken artifact) when it cannot run."""
+    """`spec`'s backend in `precision` for every model of `source`, plus "chain" (D(G(z))) when
+    there is a D. Raises Unavailable or NotApplicable (or GanError for a broken artifact) when it
+    cannot run."""
     if spec.forward is None:
         raise NotApplicable(spec.no_forward)
+    if precision not in spec.precisions:
+        raise NotApplicable(f"{spec.name} runs {', '.join(spec.precisions)}, not {precision}")
     if (problem := spec.problem(device)) is not None:
         raise Unavailable(problem)
+    options = {**options, "precision": precision}
     built = {model: spec.forward(source, model, device, options) for model in source.models}
+    for backend in built.values():
+        backend.precision = precision
+        if precision != "fp32":  # "onnxruntime-int8-static": rows and comparisons keep them apart
+            backend.name = f"{backend.name}-{precision}"
     if "discriminator" in built:
         built["chain"] = ChainBackend(built["generator"], built["discriminator"], source.signature)
     return built

@@ -41,6 +41,7 @@ class NotApplicable(Exception):
 class Backend(ABC):
     name: str
     device: torch.device
+    precision: str = "fp32"  # gan.export.precision's names: "int8-static", "bf16", ...
     # True when every run writes its output into the same buffer, so a consumer may bind it once.
     output_is_stable: bool = False
 
@@ -51,7 +52,7 @@ class Backend(ABC):
         return self.bind(*inputs)()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name} on {self.device})"
+        return f"{type(self).__name__}({self.name} {self.precision} on {self.device})"
 
 
 @dataclass
@@ -81,10 +82,33 @@ class ModelSource:
             return [m for m in ("generator", "discriminator") if m in self.manifest["models"]]
         return [m for m in ("generator", "discriminator") if (self.eager or {}).get(m) is not None]
 
-    def artifact(self, model: str, fmt: str) -> Path:
+    def artifact(self, model: str, fmt: str, precision: str = "fp32") -> Path:
+        """The file of `model` in format `fmt` ("onnx", "torchscript"), or of its `precision`
+        variant (an ONNX file, gan.export.precision)."""
         if self.manifest is None or self.export_dir is None:
             raise Unavailable("needs an export dir (gan export)")
-        return Path(self.export_dir) / self.manifest["models"][model]["files"][fmt]
+        described = self.manifest["models"][model]
+        if precision == "fp32":
+            return Path(self.export_dir) / described["files"][fmt]
+        variant = described.get("variants", {}).get(precision)
+        if variant is None:
+            raise Unavailable(
+                f"this export has no {precision} variant of its {model}; "
+                f"make one with gan export RUN --precision fp32,{precision}"
+            )
+        if "file" not in variant:
+            raise Unavailable(f"its {precision} {model} was not built: {variant.get('skipped')}")
+        return Path(self.export_dir) / variant["file"]
+
+    def variants(self) -> list[str]:
+        """The precision variants this export has a file of, for every model."""
+        if self.manifest is None:
+            return []
+        built = [
+            {p for p, v in self.manifest["models"][m].get("variants", {}).items() if "file" in v}
+            for m in self.models
+        ]
+        return [p for p in self.manifest.get("precisions", {}) if all(p in b for b in built)]
 
     def module(self, model: str) -> nn.Module:
         if not self.eager:
@@ -117,11 +141,15 @@ class BackendSpec:
     forward: Build | None  # None: no forward pass (`no_forward` says why)
     training: Training | None  # None: no training path (`no_training` says why)
     parity_on: tuple[str, ...] = ()  # device types on which export/verify check it against eager
+    # The precisions it runs: fp32, the export's variant files it reads, or runtime ones (bf16).
+    precisions: tuple[str, ...] = ("fp32",)
     bench_on: tuple[str, ...] = ()  # device types on which `gan bench` runs it by default
     no_forward: str = ""
     no_training: str = ""
     # Why it cannot run on this device here (a missing library or provider), or None.
     availability: Callable[[torch.device], str | None] | None = None
+    # An optional extra: where it is not installed, parity leaves it out instead of failing.
+    optional: bool = False
 
     def problem(self, device: torch.device) -> str | None:
         """Why this backend cannot run on `device` here, or None when it can be tried."""

@@ -15,7 +15,7 @@ class ChainBackend(Backend):
 
     def __init__(self, first: Backend, second: Backend, signature: Signature):
         self.first, self.second, self.signature = first, second, signature
-        self.name, self.device = first.name, first.device
+        self.name, self.device, self.precision = first.name, first.device, first.precision
 
     def bind(self, *inputs: torch.Tensor) -> Run:
         run_first = self.first.bind(*inputs)

@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from gan.export.backends.base import Backend, BackendSpec, ModelSource, Training
-from gan.export.backends.eager import TorchBackend
+from gan.export.backends.eager import TorchBackend, autocast_wanted
 
 
 def _forward(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:
-    return TorchBackend("compile", torch.compile(source.module(model)), device)
+    autocast = autocast_wanted(device, options)
+    return TorchBackend("compile", torch.compile(source.module(model)), device, autocast)
 
 
 def _compiled(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor):
@@ -25,6 +26,7 @@ COMPILE = BackendSpec(
     forward=_forward,
     training=Training(wrap=_compiled),
     bench_on=("cpu", "cuda"),
+    precisions=("fp32", "bf16"),
 )
 COMPILE_STEP = BackendSpec(
     name="compile-step",

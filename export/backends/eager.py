@@ -9,30 +9,43 @@ import copy
 import torch
 from torch import nn
 
-from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run, Training
+from gan.device import bf16_problem
+from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run, Training, Unavailable
 from gan.train.gemm_engine import onednn_problem, use_engine
 
 
 class TorchBackend(Backend):
-    """An nn.Module or a TorchScript module, run under inference mode on its device."""
+    """An nn.Module or a TorchScript module, run under inference mode on its device; with
+    `autocast` bf16, under torch.autocast (weights stay fp32, matmuls and convolutions run bf16),
+    its output returned as fp32 like every other backend's."""
 
-    def __init__(self, name: str, module: nn.Module, device: torch.device):
+    def __init__(self, name: str, module: nn.Module, device: torch.device, autocast: bool = False):
         self.name, self.device = name, torch.device(device)
         self.module = module.to(self.device).eval()
+        self.autocast = autocast
 
     def bind(self, *inputs: torch.Tensor) -> Run:
         inputs = tuple(x.to(self.device) for x in inputs)
-        module = self.module
+        module, device_type, autocast = self.module, self.device.type, self.autocast
 
         def run() -> torch.Tensor:
-            with torch.inference_mode():
-                return module(*inputs)
+            with torch.inference_mode(), torch.autocast(device_type, torch.bfloat16, enabled=autocast):
+                return module(*inputs).float()
 
         return run
 
 
+def autocast_wanted(device: torch.device, options: dict) -> bool:
+    """True for bf16; raises Unavailable where the device would only emulate it."""
+    if options.get("precision", "fp32") != "bf16":
+        return False
+    if (problem := bf16_problem(device)) is not None:
+        raise Unavailable(problem)
+    return True
+
+
 def _eager(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:
-    return TorchBackend("eager", source.module(model), device)
+    return TorchBackend("eager", source.module(model), device, autocast_wanted(device, options))
 
 
 def _eager_onednn(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:
@@ -52,6 +65,7 @@ EAGER = BackendSpec(
     training=Training(),
     parity_on=("cpu", "cuda"),
     bench_on=("cpu", "cuda"),
+    precisions=("fp32", "bf16"),
 )
 EAGER_ONEDNN = BackendSpec(
     name="eager-onednn",

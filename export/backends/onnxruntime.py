@@ -17,6 +17,7 @@ import torch
 
 from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run
+from gan.export.precision import FILE_PRECISIONS
 
 NO_TRAINING = "ONNX Runtime has no maintained training path (onnxruntime-training is retired); inference only"
 
@@ -193,7 +194,7 @@ def _forward(mode: str):
     def build(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:
         threads = options.get("threads")
         return OnnxRuntimeBackend(
-            source.artifact(model, "onnx"),
+            source.artifact(model, "onnx", options.get("precision", "fp32")),
             device,
             io_binding=None if mode == "" else mode != "numpy",
             cuda_graph=mode == "cudagraph",
@@ -210,6 +211,7 @@ def _cuda_availability(device: torch.device) -> str | None:
 
 def _spec(mode: str, summary: str, devices: tuple[str, ...], parity_on=(), bench_on=()) -> BackendSpec:
     return BackendSpec(
+        precisions=("fp32", *FILE_PRECISIONS),
         name="onnxruntime" + (f"-{mode}" if mode else ""),
         summary=summary,
         devices=devices,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gan.errors import EnvironmentMissing, GanError
 
@@ -37,7 +38,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except GanError as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            # The message is the user's text (paths, "pip install 'x[extra]'"), never markup.
+            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(ENVIRONMENT if isinstance(error, EnvironmentMissing) else USAGE) from None
 
     return wrapper

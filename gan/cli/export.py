@@ -25,6 +25,15 @@ def export(
         str, typer.Option(help="dynamo (torch.export-based, torch's default) or torchscript (legacy).")
     ] = "dynamo",
     force: Annotated[bool, typer.Option(help="Replace an existing export dir.")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Precisions to export, comma-separated: fp32 (always), int8-dynamic, int8-static, "
+            "fp16. Each variant is an extra .onnx per model with its own parity budget; one that "
+            "cannot be built is skipped with the reason. Measure its quality cost with "
+            "gan eval --precision."
+        ),
+    ] = "fp32",
 ):
     """Export G and D to TorchScript and ONNX, with manifest.json and golden I/O, and prove parity.
 
@@ -33,7 +42,9 @@ def export(
     """
     from gan.device import resolve_device
     from gan.export.exporter import PARITY_GRID, export_run
+    from gan.export.precision import parse_precisions
 
+    precisions = parse_precisions(precision)
     result = export_run(
         run_dir,
         out,
@@ -41,6 +52,7 @@ def export(
         opset=opset,
         exporter=exporter,
         force=force,
+        precisions=precisions,
         console=console,
     )
     if result.notices:
@@ -48,6 +60,8 @@ def export(
             "[dim]note: torch marks TorchScript (torch.jit.trace/save) as deprecated; the .pt "
             "files are still exported because many deployments load them."
         )
+    for line in result.variant_notes:
+        console.print(f"variant {line}")
     print_parity(result.comparisons, result.image_results, result.localizations)
     console.print(f"fixed-noise grids side by side: {result.export_dir / PARITY_GRID}")
     console.print(
