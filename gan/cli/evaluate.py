@@ -25,6 +25,18 @@ def evaluate(
     device: Device = "cpu",
     data_dir: DataDir = None,
     strict: Strict = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Measure what a reduced precision costs (int8-dynamic, int8-static, fp16 from gan "
+            "export --precision): FCD next to fp32's on the same z, PSNR against fp32's images, D's "
+            "flipped decisions. Runs on --backend (onnxruntime by default here)."
+        ),
+    ] = "fp32",
+    max_fcd_increase: Annotated[
+        float,
+        typer.Option(help="With --precision: exit 1 when FCD rises by more than this many percent."),
+    ] = 1.0,
 ):
     """Measure quality: FCD, classifier score and class coverage, next to the real-vs-real floor.
 
@@ -37,6 +49,9 @@ def evaluate(
     from gan.quality.evaluation import evaluate_run
     from gan.quality.table import quality_table
 
+    if precision != "fp32":
+        _precision_cost(run_dir, precision, backend, n, seed, device, data_dir, max_fcd_increase)
+        return
     device = resolve_device(device)
     # The run's own G needs no export; any other backend runs the exported one.
     if backend == "eager":
@@ -56,6 +71,45 @@ def evaluate(
     )
     console.print(quality_table([result]))
     console.print(f"saved to {Path(run_dir) / 'eval.json'}")
+
+
+def _precision_cost(run_dir, precision, backend, n, seed, device, data_dir, max_fcd_increase) -> None:
+    from gan.device import resolve_device
+    from gan.export.precision_cost import check_max_fcd_increase, precision_cost
+    from gan.quality.evaluation import eval_json
+    from gan.quality.table import quality_table
+
+    check_max_fcd_increase(max_fcd_increase)
+    result = precision_cost(
+        run_dir,
+        precision,
+        backend="onnxruntime" if backend == "eager" else backend,
+        n=n,
+        seed=seed,
+        device=resolve_device(device),
+        data_dir=data_dir,
+        max_fcd_increase_pct=max_fcd_increase,
+        log=lambda message: console.print(f"[dim]{message}"),
+    )
+    console.print(quality_table([result]))
+    cost = result["cost"]
+    flips = cost["discriminator_flips"]
+    console.print(
+        f"{precision} vs fp32 on {result['backend']}: FCD {cost['fcd']:.2f} vs {cost['fcd_fp32']:.2f} "
+        f"({cost['fcd_increase_pct']:+.2f}%), mean PSNR {cost['mean_psnr_db_vs_fp32']:.1f} dB"
+        + (
+            f"; D flips {flips['real']:.2%} of real and {flips['generated']:.2%} of generated decisions"
+            if flips
+            else ""
+        )
+    )
+    console.print(f"saved to {Path(run_dir) / eval_json(precision)}")
+    if not cost["passed"]:
+        console.print(
+            f"[bold red]FAIL:[/] {precision} raises FCD by {cost['fcd_increase_pct']:.2f}%, more than "
+            f"--max-fcd-increase {max_fcd_increase:g}%"
+        )
+        raise typer.Exit(1)
 
 
 @user_errors

@@ -37,9 +37,14 @@ def evaluate_run(
     data_dir: Path | None = None,
     dataset: str | None = None,
     log: Callable[[str], None] = lambda _: None,
+    precision: str = "fp32",
+    baseline: Generator | None = None,
+    save: bool = True,
 ) -> dict:
     """FCD, classifier score and coverage of `n` images of `generator` (default: the run's own G,
-    eager; `backend` names what it runs on), and the real-data floor; saved to eval.json."""
+    eager; `backend` and `precision` name what it runs on), and the real-data floor; saved to
+    eval.json (eval-PRECISION.json for a reduced precision). With a `baseline` G, its quality on
+    the same z too, under "baseline" (what a reduced precision is compared with)."""
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_JSON).exists():
         raise GanError(f"{run_dir} has no checkpoint ({CHECKPOINT_JSON}); train it first with gan train")
@@ -57,6 +62,8 @@ def evaluate_run(
     args = architecture.signature.draw("generator", n, seed)
     reference = real_reference(classifier, data.test_images, n)
     generated = evaluate(classifier, reference, lambda a, b: generator(*(x[a:b] for x in args)).cpu(), n)
+    if baseline is not None:
+        compared = evaluate(classifier, reference, lambda a, b: baseline(*(x[a:b] for x in args)).cpu(), n)
     train_sample = random_subset(data.train_images, n, seed + 1)
     floor = evaluate(
         classifier, reference, lambda a, b: normalize(train_sample[a:b]), min(n, len(data.train_images))
@@ -64,6 +71,7 @@ def evaluate_run(
     result = {
         "metric": FCD_LABEL,
         "backend": backend,
+        "precision": precision,
         "n": n,
         "seed": seed,
         "dataset": config.dataset,
@@ -74,8 +82,15 @@ def evaluate_run(
         "generated": generated.to_dict(),
         "floor_real_train_vs_test": floor.to_dict(),
     }
-    write_text(run_dir / EVAL_JSON, json.dumps(result, indent=2))
+    if baseline is not None:
+        result["baseline"] = compared.to_dict()
+    if save:
+        write_text(run_dir / eval_json(precision), json.dumps(result, indent=2))
     return result
+
+
+def eval_json(precision: str = "fp32") -> str:
+    return EVAL_JSON if precision == "fp32" else f"eval-{precision}.json"
 
 
 def _classifier_record(meta: dict, dataset: str) -> dict:

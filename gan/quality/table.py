@@ -14,7 +14,7 @@ def quality_rows(results: list[dict]) -> list[list[str]]:
         rows.append(
             [
                 r["arch"],
-                r["backend"],
+                r["backend"] + ("" if r.get("precision", "fp32") == "fp32" else f" {r['precision']}"),
                 f"{g['fcd']:.2f}",
                 f"{floor['fcd']:.2f}",
                 f"{g['classifier_score']:.2f}",

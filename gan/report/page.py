@@ -18,7 +18,7 @@ from gan.files.listing import check_listed_files, check_listing
 from gan.files.ownership import EXPORT_FORMAT
 from gan.quality.table import quality_markdown
 from gan.report.html import page
-from gan.report.tables import bench_markdown, parity_markdown, settings_markdown
+from gan.report.tables import bench_markdown, parity_markdown, settings_markdown, trade_off_markdown
 from gan.runs.checkpoint import CHECKPOINT_JSON
 
 Section = tuple[str, str]  # (heading, Markdown)
@@ -39,6 +39,7 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
             _samples(run_dir),
             *_losses(run_dir),
             _quality(run_dir),
+            *_precisions(run_dir, bench),
             _parity(run_dir, manifest),
             *_bench(run_dir, bench),
             ("Environment", settings_markdown(_environment(config, manifest, bench))),
@@ -110,6 +111,23 @@ def _quality(run_dir: Path) -> Section:
         f"published Inception-FID. The floor is real train vs real test images at the same n. "
         f"Predicted class shares: {result['generated']['class_histogram']}."
     )
+
+
+# Reduced precisions whose quality cost `gan eval --precision` may have measured.
+REDUCED = ("int8-dynamic", "int8-static", "fp16", "bf16")
+
+
+def _precisions(run_dir: Path, bench: dict | None) -> list[Section]:
+    """The speed-vs-quality trade-off: each measured precision's FCD cost next to its best
+    forward-G speed-up over the best fp32 runtime in bench.json."""
+    costs = {
+        p: _json(run_dir / f"eval-{p}.json", "re-run gan eval --precision")
+        for p in REDUCED
+        if (run_dir / f"eval-{p}.json").exists()
+    }
+    if not costs:
+        return []
+    return [("Precision trade-off", trade_off_markdown(costs, bench["results"] if bench else []))]
 
 
 def _parity(run_dir: Path, manifest: dict | None) -> Section:

@@ -36,6 +36,8 @@ WIDE_BENCH_COLUMNS = (
 
 
 def cell(row: dict, field: str, fmt: str) -> str:
+    if field == "pct_of_peak" and row.get("peak_under_measured"):
+        return ">100%*"  # the legend says why this is not a figure
     value = row.get(field)
     return "" if value is None else fmt.format(value)
 
@@ -82,3 +84,39 @@ def parity_markdown(rows: list[dict]) -> str:
 
 def settings_markdown(values: dict) -> str:
     return "| setting | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in values.items())
+
+
+def trade_off_markdown(costs: dict[str, dict], bench_rows: list[dict]) -> str:
+    """One row per measured precision: FCD against fp32's on the same z, mean PSNR against fp32's
+    images, D's flipped decisions, the gate, and the fastest forward G of that precision in the
+    bench against the fastest fp32 one (at the largest batch benched)."""
+    forward = [r for r in bench_rows if r["workload"] == "forward G" and r["status"] == "ok"]
+    batch = max((r["batch_size"] for r in forward), default=None)
+    fastest: dict[str, dict] = {}
+    for r in forward:
+        if r["batch_size"] == batch:
+            precision = r.get("precision", "fp32")
+            if precision not in fastest or r["throughput_per_s"] > fastest[precision]["throughput_per_s"]:
+                fastest[precision] = r
+    lines = [
+        f"| precision | FCD | fp32 FCD | change | mean PSNR vs fp32 | D flips (real / generated) "
+        f"| gate | fastest forward G (batch {batch}) | vs fastest fp32 |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|",
+    ]
+    for precision, measured in costs.items():
+        cost = measured["cost"]
+        flips = cost.get("discriminator_flips")
+        row, base = fastest.get(precision), fastest.get("fp32")
+        speed = f"{row['throughput_per_s'] / base['throughput_per_s']:.2f}x" if row and base else ""
+        flipped = f"{flips['real']:.2%} / {flips['generated']:.2%}" if flips else ""
+        lines.append(
+            f"| {precision} | {cost['fcd']:.2f} | {cost['fcd_fp32']:.2f} | {cost['fcd_increase_pct']:+.2f}% "
+            f"| {cost['mean_psnr_db_vs_fp32']:.1f} dB "
+            f"| {flipped} "
+            f"| {'pass' if cost['passed'] else 'FAIL'} (≤ {cost['max_fcd_increase_pct']:g}%) "
+            f"| {row['backend'] if row else 'not benched'} | {speed} |"
+        )
+    return "\n".join(lines) + (
+        f"\n\nMeasured with `gan eval --precision` on {next(iter(costs.values()))['n']} images; "
+        "a variant's file gives the same images on every runtime that reads it."
+    )
