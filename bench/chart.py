@@ -22,8 +22,10 @@ def save_chart(results: BenchResults, path: Path) -> None:
     workloads = list(dict.fromkeys(r.workload for r in results.rows))
     backends = list(dict.fromkeys(r.backend for r in rows))
     batches = sorted({r.batch_size for r in results.rows})
-    columns = min(3, len(workloads))
-    fig_rows = -(-len(workloads) // columns)
+    trade_off = speed_quality_points(results)
+    panels = len(workloads) + (1 if trade_off else 0)
+    columns = min(3, panels)
+    fig_rows = -(-panels // columns)
     fig, axes = plt.subplots(fig_rows, columns, figsize=(4.2 * columns, 3.4 * fig_rows), squeeze=False)
     colors = {b: plt.cm.tab10(i % 10) for i, b in enumerate(backends)}
     for ax, workload in zip(axes.flat, workloads):
@@ -46,10 +48,16 @@ def save_chart(results: BenchResults, path: Path) -> None:
         if len(batches) == 1:
             ax.set_xticks([])
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(workloads) :]:
+    if trade_off:
+        _speed_quality_panel(axes.flat[len(workloads)], trade_off)
+    for ax in list(axes.flat)[panels:]:
         ax.axis("off")
     axes.flat[0].set_ylabel("samples per second (log)")
-    handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
+    handles = {
+        label: h
+        for ax in list(axes.flat)[: len(workloads)]
+        for h, label in zip(*ax.get_legend_handles_labels())
+    }
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncols=min(5, len(handles)), fontsize=8)
     config = results.config
     fig.suptitle(f"{config['arch']['name']} GAN, {results.environment['device_name']} ({config['device']})")
@@ -58,3 +66,42 @@ def save_chart(results: BenchResults, path: Path) -> None:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
+
+
+def speed_quality_points(results: BenchResults) -> list[tuple[str, float, float]]:
+    """(backend, FCD increase %, samples/s) of every forward-G row at the largest batch whose
+    precision has a measured quality cost (fp32 costs 0 by definition); [] when none was measured
+    (gan eval --precision)."""
+    costs = results.config.get("quality_cost") or {}
+    rows = [r for r in results.rows if r.ok and r.workload == "forward G"]
+    if not costs or not rows:
+        return []
+    batch = max(r.batch_size for r in rows)
+    costs = {"fp32": 0.0, **costs}
+    return [
+        (r.backend, costs[r.precision], r.throughput_per_s)
+        for r in rows
+        if r.batch_size == batch and r.precision in costs
+    ]
+
+
+def pareto_front(points: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """The points no other beats on both: at least as fast with no larger FCD increase."""
+    front, fastest = [], 0.0
+    for point in sorted(points, key=lambda p: (p[1], -p[2])):
+        if point[2] > fastest:
+            front.append(point)
+            fastest = point[2]
+    return front
+
+
+def _speed_quality_panel(ax, points: list[tuple[str, float, float]]) -> None:
+    front = pareto_front(points)
+    for name, cost, speed in points:
+        ax.scatter(cost, speed, color="tab:red" if (name, cost, speed) in front else "tab:gray", zorder=3)
+        ax.annotate(name, (cost, speed), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.step([p[1] for p in front], [p[2] for p in front], where="post", color="tab:red", alpha=0.5)
+    ax.set_title("forward G: speed vs quality cost\n(red: Pareto front)", fontsize=9)
+    ax.set_xlabel("FCD increase vs fp32 (%)")
+    ax.set_ylabel("samples per second")
+    ax.grid(alpha=0.3)

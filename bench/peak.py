@@ -68,7 +68,7 @@ def matmul_peak_gflops(device: torch.device, quick: bool = False) -> dict:
         sizes = (4096,) if quick else (4096, 8192)
     else:
         sizes = (1024,) if quick else (1024, 2048)
-    rule = StopRule(warmup=3, min_iters=5, min_time_s=0.2 if quick else 0.5)
+    rule = StopRule(warmup=3, min_iters=5, min_time_s=0.1 if quick else 0.5)
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     engines: dict[str, dict] = {}

@@ -15,6 +15,7 @@ class BenchRow:
     device: str
     batch_size: int
     status: str = "ok"  # one of STATUSES
+    precision: str = "fp32"  # gan.export.precision's names
     reason: str = ""
     median_ms: float | None = None
     p90_ms: float | None = None
@@ -28,6 +29,7 @@ class BenchRow:
     speedup_vs_eager: float | None = None
     gflops: float | None = None
     pct_of_peak: float | None = None
+    peak_under_measured: bool | None = None  # above 100% of the peak: the peak was measured low
     noisy: bool | None = None
     samples_ms: list[float] = field(default_factory=list, repr=False)  # in the JSON, not the repr
 

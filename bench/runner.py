@@ -7,6 +7,7 @@ gan.bench.peak, both measured in the same run.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from rich.console import Console
 
 from gan.bench.environment import environment
 from gan.bench.flops import workload_flops
+from gan.bench.load import load_warning, machine_load
 from gan.bench.peak import matmul_peak_gflops
 from gan.bench.results import BenchResults
 from gan.bench.rows import BenchRow
-from gan.bench.scenarios import SCENARIOS
+from gan.bench.scenarios import SCENARIOS, row_name
 from gan.bench.subject import Subject
 from gan.bench.timing import StopRule
 from gan.console import make_progress
@@ -28,6 +30,7 @@ from gan.errors import GanError
 from gan.export.backends import NAMES, Unavailable, backend_spec, bench_backends
 from gan.export.exporter import ExportRequest, export_models
 from gan.export.manifest import manifest_signature, read_manifest
+from gan.export.precision import PRECISIONS, parse_precisions
 from gan.export.verify import parity_gate
 from gan.models.architecture import Architecture
 from gan.models.spec import load_architecture
@@ -36,6 +39,8 @@ from gan.runs.trained import trained_models
 from gan.train.gemm_engine import choose_engine
 
 MAX_BATCH = 65536
+# How long the other processes' CPU use is sampled before and after a bench (--quick: shorter).
+LOAD_SAMPLE_S, QUICK_LOAD_SAMPLE_S = 0.5, 0.2
 
 
 @dataclass
@@ -50,8 +55,12 @@ class BenchConfig:
     trust_code: bool = True
     strict: bool = False  # refuse an export that failed parity (else: a warning line)
     stop_rule: StopRule | None = None  # None: StopRule.quick() with quick, else StopRule()
+    # None: fp32 plus every precision each backend can run here (the export's variants, bf16).
+    precisions: Sequence[str] | None = None
 
     def __post_init__(self):
+        if self.precisions is not None:
+            self.precisions = parse_precisions(",".join(self.precisions), PRECISIONS)
         if not self.batch_sizes or any(not 1 <= b <= MAX_BATCH for b in self.batch_sizes):
             raise GanError(f"--batch-size needs sizes from 1 to {MAX_BATCH}, got {list(self.batch_sizes)}")
         unknown = [w for w in self.workloads if w not in SCENARIOS]
@@ -79,6 +88,8 @@ def run_bench(
     threads = config.threads or torch.get_num_threads()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    sample_s = QUICK_LOAD_SAMPLE_S if config.quick else LOAD_SAMPLE_S
+    load_before = machine_load(sample_s)
     try:
         with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
             subject = _subject(config, export_dir, Path(tmp), threads, console)
@@ -86,46 +97,79 @@ def run_bench(
             with console.status("measuring the matmul peak and the GEMM engines"):
                 peak = matmul_peak_gflops(config.device, quick=config.quick)
                 gemm = _gemm_choices(subject, config)
-            rows = _measure(config, subject, flops, peak, console)
+            rows = _measure(config, subject, flops, console)
+            # Measured again at the end, keeping the best: a peak taken while something else ran
+            # reads low, and every row would then read high against it.
+            with console.status("measuring the matmul peak again"):
+                peak = best_peak(peak, matmul_peak_gflops(config.device, quick=config.quick))
     finally:
         torch.set_num_threads(previous_threads)
+    for row in rows:
+        _against_peak(row, peak)
     _add_speedups(rows)
+    load = {"before": load_before, "after": machine_load(sample_s)}
+    load["warning"] = load_warning(load["before"], load["after"])
     return BenchResults(
-        environment={**environment(config.device, threads, peak), "gemm_engine": gemm},
+        environment={**environment(config.device, threads, peak), "gemm_engine": gemm, "load": load},
         config={
             "batch_sizes": list(config.batch_sizes),
             "device": str(config.device),
             "workloads": list(config.workloads),
             "backends": config.backend_names,
             "backends_named": list(config.backends or []),
+            "precisions_named": list(config.precisions or []),
             "quick": config.quick,
             "arch": subject.manifest["arch"],
             "export_dir": str(export_dir) if export_dir else None,
             "stop_rule": vars(subject.stop_rule),
             "flops": {str(b): f for b, f in flops.items()},
+            "quality_cost": quality_costs(subject.manifest),
         },
         rows=rows,
     )
 
 
-def _measure(
-    config: BenchConfig, subject: Subject, flops: dict, peak: dict, console: Console
-) -> list[BenchRow]:
+def _measure(config: BenchConfig, subject: Subject, flops: dict, console: Console) -> list[BenchRow]:
     """Every scenario of the chosen workloads, through every chosen backend, at every batch."""
     scenarios = [scenario for workload in config.workloads for scenario in SCENARIOS[workload]]
     backends = [backend_spec(name) for name in config.backend_names]
     rows = []
+    plan = [
+        (batch, scenario, backend, precision)
+        for batch in config.batch_sizes
+        for scenario in scenarios
+        for backend in backends
+        for precision in scenario.precisions(subject, backend)
+        if config.precisions is None or precision in config.precisions
+    ]
     with make_progress(console, transient=True) as progress:
-        total = len(config.batch_sizes) * len(scenarios) * len(backends)
-        task = progress.add_task("benchmarking", total=total, status="")
-        for batch in config.batch_sizes:
-            for scenario in scenarios:
-                for backend in backends:
-                    progress.update(task, status=f"{scenario.workload} / {backend.name} / batch {batch}")
-                    row = scenario.run(subject, backend, batch)
-                    rows.append(_scaled(row, flops[batch].get(scenario.flops_key), peak))
-                    progress.advance(task)
+        task = progress.add_task("benchmarking", total=len(plan), status="")
+        for batch, scenario, backend, precision in plan:
+            progress.update(
+                task, status=f"{scenario.workload} / {row_name(backend, precision)} / batch {batch}"
+            )
+            row = scenario.run(subject, backend, batch, precision)
+            rows.append(_scaled(row, flops[batch].get(scenario.flops_key)))
+            progress.advance(task)
     return rows
+
+
+def quality_costs(manifest: dict) -> dict[str, float]:
+    """precision -> FCD increase (%) against fp32, as `gan eval --precision` measured it in the
+    export's source run dir (on ONNX Runtime: the same file gives the same images elsewhere)."""
+    run_dir = Path(manifest["source"].get("run_dir") or "")
+    costs = {}
+    for precision in PRECISIONS:
+        path = run_dir / f"eval-{precision}.json"
+        if manifest["source"].get("run_dir") and path.is_file():
+            try:
+                measured = json.loads(path.read_text())
+                # Only a measurement of these weights: a later checkpoint's export is another model.
+                if measured["cost"]["checkpoint_sha256"] == manifest["source"].get("checkpoint_sha256"):
+                    costs[precision] = float(measured["cost"]["fcd_increase_pct"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a damaged record is left out, not trusted
+    return costs
 
 
 def _flops(subject: Subject, batch: int) -> dict[str, int]:
@@ -135,11 +179,28 @@ def _flops(subject: Subject, batch: int) -> dict[str, int]:
         return {}
 
 
-def _scaled(row: BenchRow, flops: int | None, peak: dict) -> BenchRow:
+def _scaled(row: BenchRow, flops: int | None) -> BenchRow:
     if row.ok and flops is not None:
         row.gflops = flops / (row.median_ms / 1e3) / 1e9
-        row.pct_of_peak = 100 * row.gflops / peak["gflops"]
     return row
+
+
+def _against_peak(row: BenchRow, peak: dict) -> None:
+    """% of the fp32 GEMM peak, for fp32 rows only: no int8 or bf16 peak is measured, so a
+    reduced-precision row shows its rate without a percentage. A row above 100% means the peak
+    was measured low (a busy machine); it is flagged, not printed as fact."""
+    if row.gflops is None or row.precision != "fp32":
+        return
+    pct = 100 * row.gflops / peak["gflops"]
+    if pct > 100:
+        row.peak_under_measured = True
+    else:
+        row.pct_of_peak = pct
+
+
+def best_peak(first: dict, second: dict) -> dict:
+    best = max(first, second, key=lambda p: p["gflops"])
+    return {**best, "measured_gflops": [round(first["gflops"], 1), round(second["gflops"], 1)]}
 
 
 def _gemm_choices(subject: Subject, config: BenchConfig) -> dict[str, dict]:

@@ -28,13 +28,19 @@ class Forward:
     def flops_key(self) -> str:
         return self.model
 
-    def run(self, subject: Subject, backend: BackendSpec, batch: int) -> BenchRow:
+    def precisions(self, subject: Subject, backend: BackendSpec) -> list[str]:
+        return subject.precisions(backend)
+
+    def run(self, subject: Subject, backend: BackendSpec, batch: int, precision: str = "fp32") -> BenchRow:
         def bind() -> Callable:
             if self.model != "generator" and not subject.has_discriminator:
                 raise NotApplicable(NO_DISCRIMINATOR)
-            return subject.forward_backend(backend, self.model).bind(*subject.inputs(batch)[self.model])
+            built = subject.forward_backend(backend, self.model, precision)
+            return built.bind(*subject.inputs(batch)[self.model])
 
-        return timed_row(BenchRow(self.workload, backend.name, str(subject.device), batch), bind, subject)
+        row = BenchRow(self.workload, row_name(backend, precision), str(subject.device), batch)
+        row.precision = precision
+        return timed_row(row, bind, subject)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,10 @@ class TrainStep:
     def flops_key(self) -> str:
         return self.step
 
-    def run(self, subject: Subject, backend: BackendSpec, batch: int) -> BenchRow:
+    def precisions(self, subject: Subject, backend: BackendSpec) -> list[str]:
+        return ["fp32"]  # training steps run fp32 (reduced-precision training is not benched)
+
+    def run(self, subject: Subject, backend: BackendSpec, batch: int, precision: str = "fp32") -> BenchRow:
         def bind() -> Callable:
             if not subject.has_discriminator:
                 raise NotApplicable(NO_DISCRIMINATOR)
@@ -72,6 +81,11 @@ SCENARIOS = {
         TrainStep("train iteration", "iteration"),
     ),
 }
+
+
+def row_name(backend: BackendSpec, precision: str) -> str:
+    """ "onnxruntime", or "onnxruntime-int8-static" for a variant, as parity names it too."""
+    return backend.name if precision == "fp32" else f"{backend.name}-{precision}"
 
 
 def timed_row(row: BenchRow, bind: Callable[[], Callable], subject: Subject) -> BenchRow:

@@ -24,6 +24,7 @@ from gan.export.backends import (
 )
 from gan.export.backends.base import NEEDS_ARCHITECTURE
 from gan.export.manifest import manifest_signature
+from gan.export.precision import RUNTIME_PRECISIONS
 from gan.models.inputs import Signature, as_called
 
 
@@ -36,7 +37,7 @@ class Subject:
     threads: int
     stop_rule: StopRule
     trust_code: bool = True
-    _forward: dict[str, dict | Exception] = field(default_factory=dict, repr=False)
+    _forward: dict[tuple[str, str], dict | Exception] = field(default_factory=dict, repr=False)
     _train: dict[tuple[str, int], TrainVariant | Exception] = field(default_factory=dict, repr=False)
     _inputs: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
 
@@ -58,11 +59,18 @@ class Subject:
             self._inputs[batch] = {m: signature.draw(m, batch, 0, size=size) for m in models}
         return self._inputs[batch]
 
-    def forward_backend(self, spec: BackendSpec, model: str) -> Backend:
-        """`spec`'s backend of `model`; raises why not, the same way every time it is asked."""
-        if spec.name not in self._forward:
-            self._forward[spec.name] = _built_or_error(lambda: self._build_forward(spec))
-        return _raise_or_return(self._forward[spec.name])[model]
+    def forward_backend(self, spec: BackendSpec, model: str, precision: str = "fp32") -> Backend:
+        """`spec`'s backend of `model` in `precision`; raises why not, the same way every time."""
+        key = (spec.name, precision)
+        if key not in self._forward:
+            self._forward[key] = _built_or_error(lambda: self._build_forward(spec, precision))
+        return _raise_or_return(self._forward[key])[model]
+
+    def precisions(self, spec: BackendSpec) -> list[str]:
+        """What `spec` is benched in: fp32, each of the export's variants it reads, and what it runs
+        reduced without a file (bf16, where the device has it natively; a row says why not)."""
+        variants = ModelSource(self.export_dir, self.manifest).variants()
+        return [p for p in spec.precisions if p == "fp32" or p in variants or p in RUNTIME_PRECISIONS]
 
     def train_variant(self, spec: BackendSpec, batch: int) -> TrainVariant:
         key = (spec.name, batch)
@@ -82,7 +90,7 @@ class Subject:
             device=device or self.device,
         )
 
-    def _build_forward(self, spec: BackendSpec) -> dict[str, Backend]:
+    def _build_forward(self, spec: BackendSpec, precision: str) -> dict[str, Backend]:
         # Copies: a backend moves its modules to its device and may wrap them.
         signature = self.signature
         eager = (
@@ -91,7 +99,7 @@ class Subject:
             else None
         )
         source = ModelSource(self.export_dir, self.manifest, eager, trust_code=self.trust_code)
-        return build_backends(spec, source, self.device, threads=self.threads)
+        return build_backends(spec, source, self.device, precision, threads=self.threads)
 
 
 def _built_or_error(build):

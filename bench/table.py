@@ -11,7 +11,11 @@ from rich.text import Text
 from gan.bench.results import BenchResults
 from gan.report.tables import BENCH_COLUMNS, SHORT_STATUS, WIDE_BENCH_COLUMNS, cell, numbered_notes
 
-LEGEND = "ok~: noisy, IQR over 10% of the median. % peak: of the best fp32 GEMM engine in this run."
+LEGEND = (
+    "ok~: noisy, IQR over 10% of the median. % peak: of the best fp32 GEMM engine in this run "
+    "(measured before and after the rows), for fp32 rows; no int8 or bf16 peak is measured, so "
+    "reduced-precision rows show none. >100%*: the peak was under-measured (a busy machine?)."
+)
 
 
 def bench_table(results: BenchResults, wide: bool = False) -> Group:
@@ -42,8 +46,10 @@ def bench_table(results: BenchResults, wide: bool = False) -> Group:
         values = r.to_dict()
         cells = (cell(values, field, fmt) for _, field, fmt in columns)
         table.add_row(r.workload, r.backend, str(r.batch_size), status, *cells)
+    load = env.get("load") or {}
+    warning = [Text(f"warning: {load['warning']}", style="yellow")] if load.get("warning") else []
     lines = [LEGEND, *gemm_notes(env), *notes]
-    return Group(table, *(Text(line, style="dim") for line in lines))
+    return Group(table, *warning, *(Text(line, style="dim") for line in lines))
 
 
 def gemm_notes(env: dict) -> list[str]:

@@ -55,6 +55,15 @@ Arch = Annotated[
     ),
 ]
 Wide = Annotated[bool, typer.Option(help="Also show p90, p99, IQR, GFLOP/s and cold-start columns.")]
+Precisions = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="Comma list of precisions to bench (fp32, int8-dynamic, int8-static, fp16, bf16). "
+        "[default: fp32 and every variant the export has, plus bf16 where the CPU has it natively]",
+        show_default=False,
+    ),
+]
 
 
 @user_errors
@@ -72,6 +81,7 @@ def run(
     wide: Wide = False,
     untrusted: Untrusted = False,
     strict: Strict = False,
+    precision: Precisions = None,
 ):
     """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
 
@@ -95,6 +105,7 @@ def run(
         arch=arch,
         trust_code=not untrusted,
         strict=strict,
+        precisions=csv_list(precision) if precision else None,
     )
     for path in (json_path, plot):
         if path is not None:
@@ -158,4 +169,5 @@ def backends():
         )
     console.print(table)
     for spec in BACKENDS:
-        console.print(f"[bold]{spec.name}[/]: {spec.summary}", highlight=False)
+        precisions = f" [dim](precisions: {', '.join(spec.precisions)})" if len(spec.precisions) > 1 else ""
+        console.print(f"[bold]{spec.name}[/]: {spec.summary}{precisions}", highlight=False)
