@@ -148,7 +148,7 @@ def test_compare_flags_regressions(report):
 def test_bench_cli_json_plot_and_compare(tmp_path):
     out, plot = tmp_path / "b.json", tmp_path / "b.png"
     args = ["--device", "cpu", "--quick", "--backends", "eager,onnxruntime", "--workloads", "forward"]
-    result = gan("bench", *args, "--json", out, "--plot", plot)
+    result = gan("bench", *args, "--precision", "fp32", "--json", out, "--plot", plot)
     assert result.exit_code == 0, result.output
     assert plot.stat().st_size > 0
     data = json.loads(out.read_text())

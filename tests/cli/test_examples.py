@@ -13,6 +13,7 @@ import torch
 from helpers import REPO, assert_user_error, gan, save_weights
 from PIL import Image
 
+from gan.export.backends import parity_backends
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.models.spec import load_architecture
 
@@ -34,7 +35,15 @@ def import_example(spec: str, tmp_path: Path) -> tuple[Path, Path]:
     return run, g_path
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+# The fast tier keeps the conditional G; the image-to-image, style-based and spectral-norm ones
+# (each an export of several seconds) run in the slow tier, which CI runs too.
+SLOW_CASES = ("pix2pix", "stylegan", "sngan")
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c for c in CASES],
+)
 def imported(request, tmp_path_factory):
     """(case, spec, run dir with its dynamo export, G's weights file): a user's weights, imported."""
     spec = CASES[request.param]
@@ -52,7 +61,8 @@ def test_every_backend_matches_at_every_batch_and_size(imported):
     rows = manifest["parity"]
     assert rows and all(r["passed"] for r in rows), [r for r in rows if not r["passed"]]
     sizes = len(signature.sizes) or 1
-    assert len(rows) == 3 * 3 * 3 * sizes  # eager, torchscript, onnxruntime x G, D, chain x batches
+    backends = len(parity_backends(torch.device("cpu")))  # eager, torchscript, onnxruntime, openvino
+    assert len(rows) == backends * 3 * 3 * sizes  # x G, D, chain x batches
     assert gan("verify", run_dir / "export").exit_code == 0
 
 
@@ -110,6 +120,7 @@ def test_sampling_a_conditional_and_an_image_to_image_generator(imported, tmp_pa
         assert gan("sample", run_dir, "-n", "4", "--out", out).exit_code == 0 and out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("imported", ["stylegan", "sngan"], indirect=True)
 def test_bench_counts_and_runs_every_input(imported, tmp_path):
     check_bench_counts_and_runs_every_input(imported, tmp_path)

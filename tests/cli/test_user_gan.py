@@ -112,6 +112,10 @@ def test_user_model_benches_and_generator_only_rows_say_why(imported, tmp_path):
         assert d_rows and all(r["status"] == "n/a" and "no discriminator" in r["reason"] for r in d_rows)
 
 
+# Without the Architecture the rows are the same for any model: the user's DCGAN runs it slow.
+@pytest.mark.parametrize(
+    "imported", ["GENERATOR_ONLY", pytest.param("TINY_DCGAN64", marks=pytest.mark.slow)], indirect=True
+)
 def test_bench_without_the_architecture_measures_the_artifacts_alone(imported, tmp_path):
     spec, run_dir, _ = imported
     report = tmp_path / "bench.json"

@@ -30,7 +30,7 @@ def test_every_backend_is_declared_once_with_what_it_can_do():
 
 
 def test_purposes_filter_the_one_list():
-    assert [s.name for s in parity_backends(CPU)] == ["eager", "torchscript", "onnxruntime"]
+    assert [s.name for s in parity_backends(CPU)] == ["eager", "torchscript", "onnxruntime", "openvino"]
     assert [s.name for s in parity_backends(CUDA)] == [
         "eager",
         "torchscript",
@@ -42,6 +42,7 @@ def test_purposes_filter_the_one_list():
         "eager-onednn",
         "torchscript",
         "onnxruntime",
+        "openvino",
         "compile",
         "compile-step",
     ]

@@ -14,6 +14,7 @@ from helpers import (
     EXAMPLE,
     QUIET,
     assert_user_error,
+    copy_export,
     gan,
     relist,
     rewrite_manifest,
@@ -49,16 +50,24 @@ def planted_copy(run: Path, tmp_path: Path) -> Path:
     return export
 
 
-def test_a_clean_export_names_no_layer(exported, tmp_path):
-    _, run = exported
-    result = gan("verify", run / "export", "--localize", "--plots", tmp_path)
+def test_a_clean_export_names_no_layer(exported_run, tmp_path):
+    result = gan("verify", exported_run / "export", "--localize", "--plots", tmp_path)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     for model in ("generator", "discriminator"):
-        for backend in ("torchscript", "onnxruntime"):
+        for backend in ("torchscript", "onnxruntime", "openvino"):
             assert f"{model} on {backend} (cpu): no layer diverges" in text
     assert "first diverging layer" not in text
     assert (tmp_path / "layers-generator-onnxruntime-cpu.png").stat().st_size > 0
+
+
+@pytest.mark.slow  # the same on the user's DCGAN, whose export fuses layers
+def test_a_clean_user_dcgan_export_names_no_layer(exported, tmp_path):
+    _, run = exported
+    result = gan("verify", run / "export", "--localize")
+    assert result.exit_code == 0, result.output
+    assert "first diverging layer" not in result.output
+    assert result.output.count("no layer diverges") == 2 * 3  # G and D on three runtimes
 
 
 def test_a_scaled_onnx_initializer_is_found_at_its_layer(exported, tmp_path):
@@ -86,6 +95,7 @@ def test_a_scaled_onnx_initializer_is_found_at_its_layer(exported, tmp_path):
     assert (tmp_path / "plots" / "layers-generator-onnxruntime-cpu.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # TorchScript's submodules, run alone: the MLP's are checked in the fast tier
 @pytest.mark.parametrize("exported", ["dynamo"], indirect=True)  # one .pt, whichever made the ONNX
 def test_a_scaled_torchscript_weight_is_found_at_its_layer(exported, tmp_path):
     _, run = exported
@@ -104,19 +114,17 @@ def test_a_scaled_torchscript_weight_is_found_at_its_layer(exported, tmp_path):
     )
 
 
-@pytest.mark.parametrize("exported", ["dynamo"], indirect=True)  # the same for both exporters
-def test_without_the_eager_model_it_says_how_to_give_it(exported, tmp_path):
-    _, run = exported
-    export = planted_copy(run, tmp_path)
-    scale_onnx_initializer(export, "generator", "main.3.weight")
+def test_without_the_eager_model_it_says_how_to_give_it(exported_run, tmp_path):
+    export = copy_export(exported_run, tmp_path)
+    scale_onnx_initializer(export, "generator", "net.2.weight")
     rewrite_manifest(export, lambda m: m["source"].__setitem__("run_dir", str(tmp_path / "gone")))
     result = gan("verify", export)
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "layers not compared: comparing layers needs the eager model" in text
     assert "pass --run RUN_DIR, the run dir this export was made from" in text
-    found = gan("verify", export, "--run", run)
-    assert found.exit_code == 1 and "first diverging layer generator.main." in " ".join(found.output.split())
+    found = gan("verify", export, "--run", exported_run)
+    assert found.exit_code == 1 and "first diverging layer generator.net.2" in " ".join(found.output.split())
 
 
 @pytest.mark.parametrize("exported", ["dynamo"], indirect=True)  # the same for both exporters
@@ -171,9 +179,10 @@ def test_export_names_the_layer_that_exports_differently(tmp_path, exporter):
     assert found == {
         ("torchscript", "generator.2 (ScaledWhenExported)"),
         ("onnxruntime", "generator.2 (ScaledWhenExported)"),
+        ("openvino", "generator.2 (ScaledWhenExported)"),
     }
     assert all(f.layers[f.first - 1].passed for f in result.localizations)  # the one before matches
     recorded = json.loads((tmp_path / "export" / "manifest.json").read_text())["localization"]
     plots = {entry["plot"] for entry in recorded}
-    assert plots == {"layers-generator-torchscript-cpu.png", "layers-generator-onnxruntime-cpu.png"}
+    assert plots == {f"layers-generator-{b}-cpu.png" for b in ("torchscript", "onnxruntime", "openvino")}
     assert all((tmp_path / "export" / plot).stat().st_size > 0 for plot in plots)

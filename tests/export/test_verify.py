@@ -48,7 +48,7 @@ def test_verify_from_export_dir_alone_writes_nothing(exported_run, tmp_path):
     report = verify_export(moved)
     results, images = report.comparisons, report.image_checks
     assert len(results) == comparisons(with_eager=False) and all(c.passed for c in results)
-    assert {c.backend for c in results} == {"torchscript", "onnxruntime"}
+    assert {c.backend for c in results} == {"torchscript", "onnxruntime", "openvino"}
     assert all(r["passed"] for r in images)
     assert {p.name: p.read_bytes() for p in moved.iterdir()} == before
 

@@ -38,6 +38,7 @@ def test_the_pinned_classifier_is_accurate_enough(classifier, data_dir):
     assert measured == pytest.approx(meta["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow  # about 6 s on 2 cores; the full retrain below is slow too
 def test_the_training_code_learns(data_dir):
     """The code that made the pinned weights, on a tenth of the data for one epoch (76% on the
     first 2000 test images, where the full run reaches 91%): the full run is the slow test below."""
@@ -96,6 +97,7 @@ def test_a_corrupt_pinned_or_cached_classifier_is_retrained(data_dir, tmp_path, 
     assert retrained == ["fashion-mnist"] * 3 and json.loads(cached_meta.read_text())["test_accuracy"] == 0.5
 
 
+@pytest.mark.slow  # two epochs with an FCD each
 def test_eval_every_records_fcd(tmp_path, data_dir, classifier):
     out = tmp_path / "run"
     args = ["--epochs", "2", "--limit", "128", "--no-compile", "--gemm", "aten", "--eval-every", "1"]
