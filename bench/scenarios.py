@@ -55,18 +55,21 @@ class TrainStep:
         return self.step
 
     def precisions(self, subject: Subject, backend: BackendSpec) -> list[str]:
-        return ["fp32"]  # training steps run fp32 (reduced-precision training is not benched)
+        """fp32, and bf16 autocast where the backend trains it (exported files do not train)."""
+        return [p for p in ("fp32", "bf16") if p in backend.precisions]
 
     def run(self, subject: Subject, backend: BackendSpec, batch: int, precision: str = "fp32") -> BenchRow:
         def bind() -> Callable:
             if not subject.has_discriminator:
                 raise NotApplicable(NO_DISCRIMINATOR)
-            variant = subject.train_variant(backend, batch)
+            variant = subject.train_variant(backend, batch, precision)
             if self.step in variant.not_applicable:
                 raise NotApplicable(variant.not_applicable[self.step])
             return variant.runs[self.step]
 
-        return timed_row(BenchRow(self.workload, backend.name, str(subject.device), batch), bind, subject)
+        row = BenchRow(self.workload, row_name(backend, precision), str(subject.device), batch)
+        row.precision = precision
+        return timed_row(row, bind, subject)
 
 
 SCENARIOS = {

@@ -38,7 +38,7 @@ class Subject:
     stop_rule: StopRule
     trust_code: bool = True
     _forward: dict[tuple[str, str], dict | Exception] = field(default_factory=dict, repr=False)
-    _train: dict[tuple[str, int], TrainVariant | Exception] = field(default_factory=dict, repr=False)
+    _train: dict[tuple[str, int, str], TrainVariant | Exception] = field(default_factory=dict, repr=False)
     _inputs: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     @property
@@ -72,10 +72,12 @@ class Subject:
         variants = ModelSource(self.export_dir, self.manifest).variants()
         return [p for p in spec.precisions if p == "fp32" or p in variants or p in RUNTIME_PRECISIONS]
 
-    def train_variant(self, spec: BackendSpec, batch: int) -> TrainVariant:
-        key = (spec.name, batch)
+    def train_variant(self, spec: BackendSpec, batch: int, precision: str = "fp32") -> TrainVariant:
+        key = (spec.name, batch, precision)
         if key not in self._train:
-            self._train[key] = _built_or_error(lambda: make_train_variant(spec, self.train_setup(batch)))
+            self._train[key] = _built_or_error(
+                lambda: make_train_variant(spec, self.train_setup(batch), precision=precision)
+            )
         return _raise_or_return(self._train[key])
 
     def train_setup(self, batch: int, device: torch.device | None = None) -> TrainSetup:

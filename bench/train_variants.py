@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from gan.device import bf16_problem
 from gan.export.backends import BackendSpec, NotApplicable, Unavailable, backend_spec
 from gan.export.backends.cudagraph import capture
 from gan.models.architecture import has_batch_statistics
@@ -46,11 +47,19 @@ class TrainSetup:
     device: torch.device
 
 
-def make_train_variant(backend: BackendSpec | str, setup: TrainSetup, seed: int = 0) -> TrainVariant:
+def make_train_variant(
+    backend: BackendSpec | str, setup: TrainSetup, seed: int = 0, precision: str = "fp32"
+) -> TrainVariant:
+    """`backend`'s training step on `setup`; with precision "bf16", every workload under
+    torch.autocast (where the device has native bf16; the row says why not elsewhere)."""
     spec = backend_spec(backend) if isinstance(backend, str) else backend
     if spec.training is None:
         raise NotApplicable(spec.no_training)
+    if precision not in spec.precisions or precision not in ("fp32", "bf16"):
+        raise NotApplicable(f"{spec.name} trains in {', '.join(spec.precisions)}, not {precision}")
     if (problem := spec.problem(setup.device)) is not None:
+        raise Unavailable(problem)
+    if precision == "bf16" and (problem := bf16_problem(setup.device)) is not None:
         raise Unavailable(problem)
     if setup.discriminator is None:
         raise NotApplicable("no discriminator: a generator-only model has no training step")
@@ -85,6 +94,18 @@ def make_train_variant(backend: BackendSpec | str, setup: TrainSetup, seed: int 
         "g_step": lambda: step.g_step(z),
         "iteration": lambda: step.eager(real, z),
     }
+    if precision == "bf16":
+        runs = {workload: _autocast(run, device) for workload, run in runs.items()}
     if training.captured:
         runs = {workload: capture(run) for workload, run in runs.items()}
     return TrainVariant(spec.name, runs)
+
+
+def _autocast(run: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    """`run` with its matmuls and convolutions in bf16; weights, Adam state and losses stay fp32."""
+
+    def run_bf16():
+        with torch.autocast(device.type, torch.bfloat16):
+            return run()
+
+    return run_bf16

@@ -34,6 +34,9 @@ from gan.runs.checkpoint import CHECKPOINT_JSON
 DEFAULT_MAX_FCD_INCREASE_PCT = 1.0
 # Images compared pixel by pixel and judged by both D's: enough for a stable share, cheap to run.
 PAIRED = 2000
+# Images per variant when `gan export --precision` measures the cost itself: a first answer in
+# seconds; `gan eval --precision` measures 10,000.
+EXPORT_COST_N = 1000
 
 
 def check_max_fcd_increase(value: float) -> None:
@@ -128,3 +131,32 @@ def _flips(fp32: dict, reduced: dict, manifest: dict, args, fakes, data_dir, see
         return float((before != after).float().mean())
 
     return {"real": flipped(real), "generated": flipped(fakes)}
+
+
+def costs_at_export(
+    run_dir: Path,
+    export_dir: Path,
+    manifest: dict,
+    max_fcd_increase_pct: float = DEFAULT_MAX_FCD_INCREASE_PCT,
+    n: int = EXPORT_COST_N,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[dict[str, dict], list[str]]:
+    """The quality cost of each G variant an export just built, when its run has a dataset the
+    pinned classifier judges: ({precision: eval record}, lines saying why a cost was not measured)."""
+    variants = ModelSource(export_dir, manifest).variants()
+    if not variants:
+        return {}, []
+    if Path(export_dir).resolve() != (Path(run_dir) / "export").resolve():
+        return {}, [
+            f"quality cost not measured: the export is not {Path(run_dir) / 'export'}; "
+            "export there and run gan eval RUN --precision P"
+        ]
+    measured, notes = {}, []
+    for precision in variants:
+        try:
+            measured[precision] = precision_cost(
+                run_dir, precision, n=n, max_fcd_increase_pct=max_fcd_increase_pct, log=log
+            )
+        except GanError as error:  # no dataset, no classifier for these images: said, not fatal
+            notes.append(f"quality cost of {precision} not measured: {error}")
+    return measured, notes

@@ -142,15 +142,19 @@ def sample_images(
     sources: Path | None = None,
     strict: bool = False,
     warn: Callable[[str], None] = lambda _: None,
+    precision: str = "fp32",
 ) -> tuple[torch.Tensor, int]:
-    """n images and how many go in a grid row. Noise is drawn on the CPU from the seed alone, so
-    every backend and device draws the same picture. A conditional G draws one row per class of
-    `labels` (default: every class); an image-to-image G turns the images at `sources` (a file or
-    a dir of them) into its own, shown under them."""
+    """n images and how many go in a grid row, from G in `precision` (an export's variant).
+    Noise is drawn on the CPU from the seed alone, so every backend and device draws the same
+    picture. A conditional G draws one row per class of `labels` (default: every class); an
+    image-to-image G turns the images at `sources` (a file or a dir of them) into its own, shown
+    under them."""
     if not 1 <= n <= 100_000:
         raise GanError(f"-n must be between 1 and 100000, got {n}")
     check_seed(seed)
-    generator, signature = generator_backend(source, backend, device, trust_code, strict=strict, warn=warn)
+    generator, signature = generator_backend(
+        source, backend, device, trust_code, strict=strict, warn=warn, precision=precision
+    )
     conditioning = GridInputs(signature, n, seed, labels=labels, sources=sources)
     names = [spec.name for spec in signature.generator_inputs]
     with user_code(str(source), "generator", names, conditioning.args):

@@ -34,6 +34,16 @@ def export(
             "gan eval --precision."
         ),
     ] = "fp32",
+    quality_cost: Annotated[
+        bool,
+        typer.Option(
+            help="With variants: measure each one's FCD change against fp32 on 1000 images (when the "
+            "run has a dataset) and exit 1 above --max-fcd-increase; gan eval --precision measures 10,000."
+        ),
+    ] = True,
+    max_fcd_increase: Annotated[
+        float, typer.Option(help="With variants: the FCD rise, in percent, a variant may cost.")
+    ] = 1.0,
 ):
     """Export G and D to TorchScript and ONNX, with manifest.json and golden I/O, and prove parity.
 
@@ -43,8 +53,10 @@ def export(
     from gan.device import resolve_device
     from gan.export.exporter import PARITY_GRID, export_run
     from gan.export.precision import parse_precisions
+    from gan.export.precision_cost import check_max_fcd_increase
 
     precisions = parse_precisions(precision)
+    check_max_fcd_increase(max_fcd_increase)
     result = export_run(
         run_dir,
         out,
@@ -67,8 +79,30 @@ def export(
     console.print(
         f"exported to {result.export_dir} in {result.seconds:.1f} s (exporter {exporter}, opset {opset})"
     )
-    if not result.passed:
+    costs_passed = True
+    if quality_cost:
+        costs_passed = _print_costs(run_dir, result, max_fcd_increase)
+    if not result.passed or not costs_passed:
         raise typer.Exit(1)
+
+
+def _print_costs(run_dir: Path, result, max_fcd_increase: float) -> bool:
+    """Each variant's measured quality cost in one line; False when one fails the gate."""
+    from gan.export.precision_cost import costs_at_export
+
+    with console.status("measuring each variant's quality cost"):
+        measured, notes = costs_at_export(run_dir, result.export_dir, result.manifest, max_fcd_increase)
+    for line in notes:
+        console.print(f"[dim]{line}")
+    for precision, record in measured.items():
+        cost = record["cost"]
+        verdict = "[green]pass" if cost["passed"] else "[bold red]FAIL"
+        console.print(
+            f"quality cost of {precision}: FCD {cost['fcd_increase_pct']:+.2f}% vs fp32 on {record['n']} "
+            f"images, mean PSNR {cost['mean_psnr_db_vs_fp32']:.1f} dB: {verdict}[/] "
+            f"(gate {max_fcd_increase:g}%; gan eval --precision {precision} measures 10,000)"
+        )
+    return all(record["cost"]["passed"] for record in measured.values())
 
 
 @user_errors
@@ -98,6 +132,10 @@ def sample(
     out: Annotated[Path, typer.Option(help="PNG grid to write.")] = Path("samples.png"),
     untrusted: Untrusted = False,
     strict: Strict = False,
+    precision: Annotated[
+        str,
+        typer.Option(help="A precision variant of the export (int8-dynamic, int8-static, fp16) or bf16."),
+    ] = "fp32",
 ):
     """Generate images with the exported (or eager) generator on any backend."""
     from gan.device import resolve_device
@@ -116,6 +154,8 @@ def sample(
         sources=input_images,
         strict=strict,
         warn=warn,
+        precision=precision,
     )
     save_grid(images, out, nrow)
-    console.print(f"wrote {len(images)} images from {backend} to {out}")
+    label = backend if precision == "fp32" else f"{backend} ({precision})"
+    console.print(f"wrote {len(images)} images from {label} to {out}")

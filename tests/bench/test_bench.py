@@ -32,6 +32,8 @@ REQUIRED = {
     "speedup_vs_eager",
     "gflops",
     "pct_of_peak",
+    "peak_under_measured",
+    "precision",
     "samples_ms",
     "noisy",
 }
@@ -111,11 +113,13 @@ def test_report_rows_and_fields(report):
         assert len(r["samples_ms"]) >= FAST.min_iters
         assert r["median_ms"] == pytest.approx(statistics.median(r["samples_ms"]))
         assert min(r["samples_ms"]) <= r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] <= max(r["samples_ms"])
-        # % of peak is this row's rate over the run's peak (whether it stays under 100 depends on
-        # how quiet the machine was while the peak was measured: a timing, not a test).
-        assert r["pct_of_peak"] == pytest.approx(
-            100 * r["gflops"] / report.environment["matmul_peak"]["gflops"]
-        )
+        # % of peak is this row's rate over the run's peak; above 100% (a peak measured low on a
+        # busy machine: a timing, not a test) it is flagged instead of printed.
+        pct = 100 * r["gflops"] / report.environment["matmul_peak"]["gflops"]
+        if pct > 100:
+            assert r["pct_of_peak"] is None and r["peak_under_measured"]
+        else:
+            assert r["pct_of_peak"] == pytest.approx(pct) and not r["peak_under_measured"]
     ort_train = [r for r in results if r["backend"] == "onnxruntime" and r["workload"].startswith("train")]
     assert len(ort_train) == 3 and all(r["status"] == "n/a" and "training" in r["reason"] for r in ort_train)
     graphs = [r for r in results if r["backend"] == "cudagraph"]

@@ -15,7 +15,11 @@ from gan.export.parity import PARITY_BATCHES
 from gan.models.spec import load_architecture
 
 
-@pytest.fixture(scope="module", params=["TINY_DCGAN64", "GENERATOR_ONLY"])
+# The user's 64x64 DCGAN takes tens of seconds to import and export: the slow tier runs it (and
+# CI runs the slow tier); the generator-only model keeps every test here in the fast tier.
+@pytest.fixture(
+    scope="module", params=[pytest.param("TINY_DCGAN64", marks=pytest.mark.slow), "GENERATOR_ONLY"]
+)
 def imported(request, tmp_path_factory):
     """(spec, run dir with its dynamo export, G's weights file): a user's weights, imported."""
     spec = f"{EXAMPLE}:{request.param}"

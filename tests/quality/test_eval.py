@@ -26,6 +26,7 @@ from gan.quality.classifier import (
 from gan.quality.evaluation import evaluate_run
 
 
+@pytest.mark.slow  # every held-out image through the classifier; its file's sha256 is checked on load
 def test_the_pinned_classifier_is_accurate_enough(classifier, data_dir):
     """Measured here on the held-out split, not read back from its own record."""
     model, meta = classifier
