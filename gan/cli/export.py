@@ -30,8 +30,8 @@ def export(
         typer.Option(
             help="Precisions to export, comma-separated: fp32 (always), int8-dynamic, int8-static, "
             "fp16. Each variant is an extra .onnx per model with its own parity budget; one that "
-            "cannot be built is skipped with the reason. Measure its quality cost with "
-            "gan eval --precision."
+            "cannot be built is skipped with the reason; its quality cost is measured right "
+            "after (see --quality-cost)."
         ),
     ] = "fp32",
     quality_cost: Annotated[
