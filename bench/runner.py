@@ -157,18 +157,19 @@ def _measure(config: BenchConfig, subject: Subject, flops: dict, console: Consol
 def quality_costs(manifest: dict) -> dict[str, float]:
     """precision -> FCD increase (%) against fp32, as `gan eval --precision` measured it in the
     export's source run dir (on ONNX Runtime: the same file gives the same images elsewhere)."""
-    run_dir = Path(manifest["source"].get("run_dir") or "")
+    source = manifest["source"]
+    if not source.get("run_dir"):
+        return {}
     costs = {}
     for precision in PRECISIONS:
-        path = run_dir / f"eval-{precision}.json"
-        if manifest["source"].get("run_dir") and path.is_file():
-            try:
-                measured = json.loads(path.read_text())
-                # Only a measurement of these weights: a later checkpoint's export is another model.
-                if measured["cost"]["checkpoint_sha256"] == manifest["source"].get("checkpoint_sha256"):
-                    costs[precision] = float(measured["cost"]["fcd_increase_pct"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # a damaged record is left out, not trusted
+        path = Path(source["run_dir"]) / f"eval-{precision}.json"
+        try:
+            measured = json.loads(path.read_text()) if path.is_file() else None
+            # Only a measurement of these weights: a later checkpoint's export is another model.
+            if measured and measured["cost"]["checkpoint_sha256"] == source.get("checkpoint_sha256"):
+                costs[precision] = float(measured["cost"]["fcd_increase_pct"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged record is left out, not trusted
     return costs
 
 

@@ -98,23 +98,23 @@ def manifest_signature(manifest: dict) -> Signature:
 def effective_budget(manifest: dict, precision: str, default: Budget) -> Budget:
     """A variant's parity budget: the toolkit's, tightened (never loosened) by the manifest's."""
     given = manifest.get("precisions", {}).get(precision, {})
-    values = {}
-    for key in ("atol", "rtol"):
-        value, limit = given.get(key, getattr(default, key)), getattr(default, key)
-        ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-        values[key] = min(value, limit) if ok else limit
-    return Budget(default.error_stat, **values)
+    limits = {"atol": default.atol, "rtol": default.rtol}
+    return Budget(default.error_stat, **_tightened(given, limits))
 
 
 def effective_tolerances(manifest: dict, defaults: dict) -> dict:
     """The toolkit's tolerances; a manifest may only tighten them, never loosen."""
-    result = {}
-    for device, default in defaults.items():
-        given = manifest.get("tolerances", {}).get(device, {})
-        values = {}
-        for key, limit in vars(default).items():
-            value = given.get(key, limit)
-            ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-            values[key] = min(value, limit) if ok else limit
-        result[device] = type(default)(**values)
-    return result
+    return {
+        device: type(default)(**_tightened(manifest.get("tolerances", {}).get(device, {}), vars(default)))
+        for device, default in defaults.items()
+    }
+
+
+def _tightened(given: dict, limits: dict) -> dict:
+    """Each limit, or the manifest's value for it where that is a finite number >= 0 and smaller."""
+    values = {}
+    for key, limit in limits.items():
+        value = given.get(key, limit)
+        ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+        values[key] = min(value, limit) if ok else limit
+    return values

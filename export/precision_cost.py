@@ -22,7 +22,7 @@ from gan.data.images import normalize
 from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ModelSource, NotApplicable, Unavailable, backend_spec, build_backends
 from gan.export.image_parity import DATA_RANGE
-from gan.export.manifest import MANIFEST, read_manifest
+from gan.export.manifest import MANIFEST, manifest_signature, read_manifest
 from gan.export.precision import FP32, PRECISIONS
 from gan.export.sample import check_fresh
 from gan.files.atomic import write_text
@@ -120,7 +120,7 @@ def _flips(fp32: dict, reduced: dict, manifest: dict, args, fakes, data_dir, see
     if "discriminator" not in fp32:
         return None
     threshold = 0.5 if manifest["discriminator_output"] == "probability" else 0.0
-    signature = ModelSource(manifest=manifest).signature
+    signature = manifest_signature(manifest)
     data = load_dataset(manifest["dataset"], data_dir or default_data_dir(), sources=("cache",))
     real = normalize(random_subset(data.test_images, len(fakes), seed))
 
