@@ -37,7 +37,13 @@ from gan.runs.checkpoint import (
 )
 from gan.runs.weights import load_weights
 from gan.train.adam import make_optimizer
-from gan.train.artifacts import format_stats, record_fcd, write_epoch_artifacts, write_run_start
+from gan.train.artifacts import (
+    ProgressDrawings,
+    format_stats,
+    record_fcd,
+    write_epoch_record,
+    write_run_start,
+)
 from gan.train.config import TrainConfig
 from gan.train.distributed import World, join, leave
 from gan.train.gemm_engine import EngineChoice, choose_engine, use_engine
@@ -55,7 +61,9 @@ CHANGEABLE_ON_RESUME = ("epochs", "compile", "gemm", "eval_every")
 class TrainResult:
     run_dir: Path
     epochs_completed: int
-    seconds_per_epoch: list[float] = field(default_factory=list)
+    seconds_per_epoch: list[float] = field(default_factory=list)  # the steps alone
+    # What each epoch's end took besides: its grid, losses, checkpoint, FCD and any drawing.
+    artifact_seconds: list[float] = field(default_factory=list)
     last_stats: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     rank: int = 0
@@ -349,21 +357,32 @@ def _train_epochs(state: TrainingState, console: Console) -> TrainResult:
         )
     elif config.compile:
         console.print("[dim]compiling the training step (once per run; --no-compile skips it)")
-    with make_progress(console) as progress:
-        for epoch in range(state.start_epoch + 1, config.epochs + 1):
-            task = progress.add_task(f"epoch {epoch}/{config.epochs}", total=state.steps_per_epoch, status="")
-            started = time.perf_counter()
-            try:
-                stats = _run_epoch(state, epoch, functools.partial(_show, progress, task))
-            except KeyboardInterrupt:
-                result.interrupted = True
-                break
-            seconds = time.perf_counter() - started
-            _end_epoch(state, epoch, stats)
-            result.seconds_per_epoch.append(seconds)
-            result.last_stats = dict(zip(STAT_NAMES, stats[-1].tolist()))
-            result.epochs_completed = epoch
-            progress.update(task, status=f"{format_stats(result.last_stats)}  {seconds:.1f}s")
+    drawings = ProgressDrawings(state.run_dir, state.steps_per_epoch)
+    try:
+        with make_progress(console) as progress:
+            for epoch in range(state.start_epoch + 1, config.epochs + 1):
+                task = progress.add_task(
+                    f"epoch {epoch}/{config.epochs}", total=state.steps_per_epoch, status=""
+                )
+                started = time.perf_counter()
+                try:
+                    stats = _run_epoch(state, epoch, functools.partial(_show, progress, task))
+                except KeyboardInterrupt:
+                    result.interrupted = True
+                    break
+                seconds = time.perf_counter() - started
+                _end_epoch(state, epoch, stats)
+                if state.world.is_main:
+                    drawings.after_epoch(state.loss_rows, seconds)
+                result.artifact_seconds.append(time.perf_counter() - started - seconds)
+                result.seconds_per_epoch.append(seconds)
+                result.last_stats = dict(zip(STAT_NAMES, stats[-1].tolist()))
+                result.epochs_completed = epoch
+                progress.update(task, status=f"{format_stats(result.last_stats)}  {seconds:.1f}s")
+    finally:
+        # Interrupted, diverged or done: the drawings show every completed epoch.
+        if state.world.is_main:
+            drawings.finish(state.loss_rows)
     return result
 
 
@@ -374,12 +393,16 @@ def _run_epoch(state: TrainingState, epoch: int, report) -> torch.Tensor:
     shuffled = state.images[torch.randperm(len(state.images), generator=state.rng, device=device)]
     noise = torch.randn(steps, batch, *state.architecture.z_shape, generator=state.rng, device=device)
     stats = torch.empty(steps, len(STAT_NAMES), device=device)
+    # Every batch but an epoch's last is full: its slice and share are worked out once, not per step.
+    full_slice = world.local_slice(batch)
     for i in range(steps):
         real = shuffled[i * batch : (i + 1) * batch]
-        mine = world.local_slice(len(real))
+        mine = full_slice if len(real) == batch else world.local_slice(len(real))
         share = (mine.stop - mine.start) / len(real)
-        # Each rank's stats are means over its slice; weighted by the share they sum to the global mean.
-        stats[i] = state.step(real[mine], noise[i, : len(real)][mine], share=share) * (share * world.size)
+        stats[i] = state.step(real[mine], noise[i, mine], share=share)
+        if world.distributed:
+            # Each rank's stats are means over its slice; weighted by its share they sum to the global mean.
+            stats[i] *= share * world.size
         if i % REPORT_EVERY == REPORT_EVERY - 1 or i == steps - 1:
             # The same numbers on every rank, so a NaN stops all of them at the same step.
             latest = dict(zip(STAT_NAMES, world.agree(stats[i]).tolist()))
@@ -407,7 +430,7 @@ def _end_epoch(state: TrainingState, epoch: int, stats: torch.Tensor) -> None:
     if not state.world.is_main:
         return
     generator = as_called(state.architecture.signature, "generator", state.generator)
-    write_epoch_artifacts(state.run_dir, epoch, generator, state.fixed_noise, state.loss_rows, steps)
+    write_epoch_record(state.run_dir, epoch, generator, state.fixed_noise, state.loss_rows)
     if state.fcd_tracker is not None and epoch % state.config.eval_every == 0:
         record_fcd(state.run_dir, epoch, state.fcd_tracker(generator))
     save_checkpoint(
