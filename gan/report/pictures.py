@@ -76,18 +76,23 @@ def read_losses(path: Path) -> list[dict[str, float]]:
 
 
 def plot_losses(rows: list[dict[str, float]], steps_per_epoch: int, path: Path) -> None:
-    """Loss_D and Loss_G per step (faint) with a per-epoch-smoothed line, and D's outputs."""
+    """Loss_D and Loss_G per step (a faint band) with a per-epoch-smoothed line, and D's outputs.
+
+    `gan train` redraws this after every epoch, so it is kept cheap: the per-step losses are drawn
+    as a min-max band over at most ~1000 buckets rather than one vertex per step, and the figure
+    is laid out once."""
     steps = [row["step"] for row in rows]
-    fig, (ax_loss, ax_prob) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig, (ax_loss, ax_prob) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, layout="constrained")
     window = max(1, steps_per_epoch // 10)
     for key, label, color in (("loss_d", "Loss_D", "tab:blue"), ("loss_g", "Loss_G", "tab:orange")):
         values = [row[key] for row in rows]
-        ax_loss.plot(steps, values, color=color, alpha=0.25, linewidth=0.6)
-        ax_loss.plot(steps, _moving_average(values, window), color=color, label=label)
-    ax_loss.set_ylabel("BCE loss")
+        ax_loss.fill_between(*_min_max_band(steps, values), color=color, alpha=0.2, linewidth=0)
+        ax_loss.plot(*_thinned(steps, _moving_average(values, window)), color=color, label=label)
+    ax_loss.set_ylabel("loss")
     ax_loss.legend(loc="upper right")
     for key, label, color in (("d_x", "D(x)", "tab:green"), ("d_g_z", "D(G(z))", "tab:red")):
-        ax_prob.plot(steps, _moving_average([row[key] for row in rows], window), color=color, label=label)
+        smoothed = _moving_average([row[key] for row in rows], window)
+        ax_prob.plot(*_thinned(steps, smoothed), color=color, label=label)
     ax_prob.set_ylim(0, 1)
     ax_prob.set_ylabel("mean D output")
     ax_prob.set_xlabel("step")
@@ -95,8 +100,31 @@ def plot_losses(rows: list[dict[str, float]], steps_per_epoch: int, path: Path) 
     for ax in (ax_loss, ax_prob):
         for epoch_start in range(0, int(max(steps, default=0)) + 1, max(1, steps_per_epoch)):
             ax.axvline(epoch_start, color="0.85", linewidth=0.5, zorder=0)
-    fig.suptitle("Training losses (faint: per step; solid: moving average)")
-    save_figure(fig, path)
+    fig.suptitle("Training losses (band: per-step range; line: moving average)")
+    save_figure(fig, path, laid_out=True)
+
+
+# The most points a curve gets: about one per pixel of the 800-pixel-wide figure.
+MAX_POINTS = 1000
+
+
+def _buckets(n: int) -> list[range]:
+    size = max(1, math.ceil(n / MAX_POINTS))
+    return [range(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _min_max_band(steps: list[float], values: list[float]) -> tuple[list, list, list]:
+    """(x, low, high) per bucket of steps: every per-step spike stays visible, in bounded cost."""
+    buckets = _buckets(len(values))
+    lows = [min(values[i] for i in b) for b in buckets]
+    highs = [max(values[i] for i in b) for b in buckets]
+    return [steps[b[len(b) // 2]] for b in buckets], lows, highs
+
+
+def _thinned(steps: list[float], values: list[float]) -> tuple[list, list]:
+    """Every k-th point of an already smooth curve, the last one always kept."""
+    keep = [b[0] for b in _buckets(len(values))] + ([len(values) - 1] if values else [])
+    return [steps[i] for i in keep], [values[i] for i in keep]
 
 
 def plot_fcd(rows: list[tuple[int, float]], path: Path) -> None:
@@ -120,8 +148,11 @@ def _moving_average(values: list[float], window: int) -> list[float]:
     return out
 
 
-def save_figure(fig, path: Path, grayscale: bool = False) -> None:
-    fig.tight_layout()
+def save_figure(fig, path: Path, grayscale: bool = False, laid_out: bool = False) -> None:
+    """`laid_out`: the figure lays itself out as it draws (constrained layout), which saves the
+    separate layout pass (a full draw) of tight_layout."""
+    if not laid_out:
+        fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)

@@ -145,3 +145,22 @@ def test_existing_run_dir_is_not_overwritten(tmp_path, trained_run, data_dir):
 def test_bad_config(overrides, message):
     with pytest.raises(GanError, match=message):
         TrainConfig(**overrides)
+
+
+def test_drawings_wait_while_they_cost_much_of_an_epoch(tmp_path):
+    """losses.png is redrawn after an epoch only when the last drawing took under 5% of it, and
+    always brought up to date when training stops."""
+    from gan.train.artifacts import ProgressDrawings
+
+    rows = [{"epoch": 1, "step": s, "loss_d": 1.0, "loss_g": 2.0, "d_x": 0.6, "d_g_z": 0.4} for s in (1, 2)]
+    drawings = ProgressDrawings(tmp_path, steps_per_epoch=2)
+    drawings.after_epoch(rows, epoch_seconds=0.01)  # the first epoch always draws: nothing to go by
+    first = (tmp_path / "losses.png").read_bytes()
+    assert drawings.cost_s > 0 and not drawings.stale
+    more = rows + [{**rows[0], "epoch": 2, "step": 3, "loss_d": 5.0}]
+    drawings.after_epoch(more, epoch_seconds=drawings.cost_s * 10)  # would be 10% of the epoch
+    assert drawings.stale and (tmp_path / "losses.png").read_bytes() == first
+    drawings.finish(more)
+    assert not drawings.stale and (tmp_path / "losses.png").read_bytes() != first
+    drawings.after_epoch(more, epoch_seconds=drawings.cost_s * 100)  # 1%: drawn at once
+    assert not drawings.stale
