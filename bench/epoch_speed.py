@@ -35,6 +35,7 @@ from gan.device import cpu_model
 from gan.models.builtins import mlp
 from gan.train.config import TrainConfig
 from gan.train.loop import train
+from gan.train.loss import GanLoss
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def compiled_iteration_ms(batch: int = 64) -> tuple[float, int]:
     """(median ms, FLOPs) of one compiled training iteration of the seed's MLP, as `gan bench`
     times its compile-step row: on synthetic data, the call repeated."""
     generator, discriminator = mlp().build(0)
-    setup = TrainSetup(generator, discriminator, "probability", mlp().signature, batch, torch.device("cpu"))
+    setup = TrainSetup(generator, discriminator, GanLoss(), mlp().signature, batch, torch.device("cpu"))
     run = make_train_variant("compile-step", setup).runs["iteration"]
     return measure(run, torch.device("cpu")).median_ms, workload_flops(setup)["iteration"]
 

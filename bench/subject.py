@@ -26,6 +26,7 @@ from gan.export.backends.base import NEEDS_ARCHITECTURE
 from gan.export.manifest import manifest_signature
 from gan.export.precision import RUNTIME_PRECISIONS
 from gan.models.inputs import Signature, as_called
+from gan.train.loss import GanLoss
 
 
 @dataclass
@@ -86,7 +87,10 @@ class Subject:
         return TrainSetup(
             generator=self.eager["generator"],
             discriminator=self.eager.get("discriminator"),
-            output_kind=self.manifest["discriminator_output"] or "probability",
+            # An export of an older toolkit records no loss: its runs all trained with BCE.
+            loss=GanLoss(
+                self.manifest.get("loss") or "bce", self.manifest["discriminator_output"] or "probability"
+            ),
             signature=self.signature,
             batch=batch,
             device=device or self.device,

@@ -19,13 +19,14 @@ from gan.device import bf16_problem
 from gan.export.backends import BackendSpec, NotApplicable, Unavailable, backend_spec
 from gan.export.backends.cudagraph import capture
 from gan.models.architecture import has_batch_statistics
-from gan.models.inputs import Signature
+from gan.models.inputs import Image, Labels, Noise, Signature
 from gan.train.adam import make_optimizer
+from gan.train.loss import GanLoss
 from gan.train.step import GanStep
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
 WHOLE_GRAPH_ONLY = "compiled as one whole-iteration graph only (see train iteration)"
-NOT_PLAIN = "the GAN step trains G on noise alone and D on the image alone; this model takes more inputs"
+NOT_TRAINABLE = "the GAN step trains a G of noise (and a class label); this G also takes an image"
 
 
 @dataclass
@@ -41,7 +42,7 @@ class TrainSetup:
 
     generator: nn.Module
     discriminator: nn.Module | None
-    output_kind: str
+    loss: GanLoss  # what trains them: BCE on D's output kind, hinge or WGAN-GP
     signature: Signature  # how G and D are called: what inputs they take
     batch: int
     device: torch.device
@@ -63,8 +64,9 @@ def make_train_variant(
         raise Unavailable(problem)
     if setup.discriminator is None:
         raise NotApplicable("no discriminator: a generator-only model has no training step")
-    if not setup.signature.plain or None in setup.signature.image_shape:
-        raise NotApplicable(NOT_PLAIN)
+    signature = setup.signature
+    if any(isinstance(spec, Image) for spec in signature.generator_inputs) or None in signature.image_shape:
+        raise NotApplicable(NOT_TRAINABLE)
     training, device = spec.training, setup.device
     generator = copy.deepcopy(setup.generator).to(device).train()
     discriminator = copy.deepcopy(setup.discriminator).to(device).train()
@@ -72,7 +74,11 @@ def make_train_variant(
     real = torch.randint(
         0, 256, (setup.batch, *setup.signature.image_shape), dtype=torch.uint8, device=device, generator=rng
     )
-    z = torch.randn(setup.batch, *setup.signature.generator_inputs[0].shape, device=device, generator=rng)
+    inputs = {
+        type(spec): x.to(device)
+        for spec, x in zip(signature.generator_inputs, signature.draw("generator", setup.batch, seed))
+    }
+    z, labels = inputs[Noise], inputs.get(Labels)
     # Read before wrapping: a traced or compiled module no longer shows its BatchNorm layers.
     concat = not has_batch_statistics(discriminator)
     if training.wrap is not None:
@@ -82,17 +88,20 @@ def make_train_variant(
         discriminator,
         make_optimizer(generator, 2e-4, (0.5, 0.999), capturable=training.captured),
         make_optimizer(discriminator, 2e-4, (0.5, 0.999), capturable=training.captured),
-        output_kind=setup.output_kind,
+        loss=setup.loss,
         compile=training.whole_step,
+        signature=signature,
     )
     step.concat_d_pass = concat
     if training.whole_step:
         not_applicable = {"d_step": WHOLE_GRAPH_ONLY, "g_step": WHOLE_GRAPH_ONLY}
-        return TrainVariant(spec.name, {"iteration": lambda: step(real, z)}, not_applicable)
+        if step.compile_skipped:
+            raise NotApplicable(f"this model {step.eager_reason}; see the eager rows")
+        return TrainVariant(spec.name, {"iteration": lambda: step(real, z, labels)}, not_applicable)
     runs = {
-        "d_step": lambda: step.d_step(real, z),
-        "g_step": lambda: step.g_step(z),
-        "iteration": lambda: step.eager(real, z),
+        "d_step": lambda: step.d_step(real, z, labels),
+        "g_step": lambda: step.g_step(z, labels),
+        "iteration": lambda: step.eager(real, z, labels),
     }
     if precision == "bf16":
         runs = {workload: _autocast(run, device) for workload, run in runs.items()}

@@ -60,6 +60,7 @@ class ExportRequest:
     fixed_noise: torch.Tensor | None = None
     source: dict | None = None
     dataset: str | None = None
+    loss: str | None = None  # what trained the models (a run's, which may override the architecture's)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     opset: int = DEFAULT_OPSET
     exporter: str = "dynamo"
@@ -137,6 +138,7 @@ def export_run(
             "checkpoint_sha256": run.checkpoint.tensor_sha256,
         },
         dataset=run.checkpoint.config.dataset,
+        loss=run.checkpoint.config.loss,
         device=device,
         opset=opset,
         exporter=exporter,
@@ -331,6 +333,8 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
         "z_shape": list(architecture.z_shape) if architecture.z_shape else None,
         "image_shape": list(architecture.image_shape),
         "discriminator_output": architecture.discriminator_output if request.discriminator else None,
+        # How `gan bench` trains these models (its train workloads follow the run).
+        "loss": (request.loss or architecture.loss) if request.discriminator else None,
         "source": request.source or {"run_dir": None, "note": "exported through the Python API"},
         "exporter": request.exporter,
         # What the files say, which may differ from what was asked for.

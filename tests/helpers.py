@@ -157,3 +157,34 @@ def gan_step(generator, discriminator, **options):
     betas = (0.5, 0.999)
     opt_g, opt_d = make_optimizer(generator, 2e-4, betas), make_optimizer(discriminator, 2e-4, betas)
     return GanStep(generator, discriminator, opt_g, opt_d, **options)
+
+
+def image_folder(root: Path, data_dir: Path, per_class: int, classes: int = 10, size: int = 32) -> Path:
+    """A user's folder of colour images: Fashion-MNIST pictures as size x size RGB PNGs, one
+    subfolder per class (named after it), as torchvision's ImageFolder lays them out."""
+    from PIL import Image
+
+    from gan.data import load_dataset
+
+    data = load_dataset("fashion-mnist", data_dir, sources=("cache",))
+    for label in range(classes):
+        folder = root / data.classes[label].replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, i in enumerate((data.train_labels == label).nonzero()[:per_class, 0].tolist()):
+            picture = Image.fromarray(data.train_images[i].numpy()).convert("RGB").resize((size, size))
+            picture.save(folder / f"{k:05d}.png")
+    return root
+
+
+def torchrun(*args, data_dir: Path, nproc: int = 2, **popen):
+    """`gan train ARGS` under torchrun: `nproc` CPU processes with gloo, one thread each."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    command += ["-m", "gan", "train", *map(str, args)]
+    env = {**os.environ, "GAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    if popen:
+        return subprocess.Popen(command, env=env, **popen)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)

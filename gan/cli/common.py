@@ -65,8 +65,8 @@ Strict = Annotated[
     bool, typer.Option(help="Refuse an export that failed parity when it was made (otherwise: a warning).")
 ]
 ARCH_HELP = (
-    "mlp, dcgan, an installed architecture (entry point gan_toolkit.architectures), "
-    "or your own: path/to/file.py:NAME or package.module:NAME."
+    "mlp, dcgan, cgan (class-conditional MLP), an installed architecture (entry point "
+    "gan_toolkit.architectures), or your own: path/to/file.py:NAME or package.module:NAME."
 )
 
 

@@ -58,6 +58,31 @@ Gemm = Annotated[
     ),
 ]
 EvalEvery = Annotated[int, typer.Option(help="Record FCD every K epochs (0: off).")]
+UserData = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Train on your own images instead of --dataset: a folder of PNG/JPEG/WebP (one subfolder "
+        "per class, as torchvision's ImageFolder), a .zip of one, or an .npz with an 'images' array. "
+        "They are fitted to the architecture's image shape and cached in --data-dir.",
+        show_default=False,
+    ),
+]
+Loss = Annotated[
+    str | None,
+    typer.Option(
+        help="bce (the tutorial's), hinge (SNGAN/SAGAN/BigGAN) or wgan-gp (gradient penalty, "
+        "--n-critic D steps per G step). Default: what the architecture declares (bce for the built-ins).",
+        show_default=False,
+    ),
+]
+NCritic = Annotated[
+    int | None, typer.Option(help="D steps per G step (default 1; 5 with wgan-gp).", show_default=False)
+]
+SkipBad = Annotated[
+    bool,
+    typer.Option(help="Leave out --data images that cannot be decoded (otherwise: refuse, naming them)."),
+]
 
 
 @user_errors
@@ -76,6 +101,10 @@ def train(
     compile: Compile = DEFAULTS.compile,
     gemm: Gemm = DEFAULTS.gemm,
     eval_every: EvalEvery = DEFAULTS.eval_every,
+    data: UserData = None,
+    loss: Loss = None,
+    n_critic: NCritic = None,
+    skip_bad_images: SkipBad = False,
     data_dir: DataDir = None,
 ):
     """Train the GAN: progress bar, a sample grid per epoch, progress.gif, loss curves, checkpoints.
@@ -83,11 +112,15 @@ def train(
     Ctrl-C keeps the last completed epoch's checkpoint; continue with --resume RUN_DIR.
     """
     from gan.device import resolve_device
+    from gan.errors import GanError
     from gan.train.loop import train as run_training
 
+    if data is not None and dataset != DEFAULTS.dataset:
+        raise GanError("give --data (your images) or --dataset (a bundled one), not both")
     config = TrainConfig(
         arch=arch,
-        dataset=dataset,
+        # A path always reads as one (gan.data.folder.is_user_data), even a bare folder name.
+        dataset=str(data.resolve()) if data is not None else dataset,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -96,6 +129,9 @@ def train(
         compile=compile,
         gemm=gemm,
         eval_every=eval_every,
+        loss=loss,
+        n_critic=n_critic,
+        skip_bad_images=skip_bad_images,
     )
     run_dir = resume if resume is not None else out
     result = run_training(

@@ -16,6 +16,7 @@ from torch import nn
 
 from gan.errors import GanError
 from gan.models.inputs import IMAGE, Input, Noise, Signature, check_inputs
+from gan.train.config import LOSSES
 
 OUTPUT_KINDS = ("probability", "logits")
 
@@ -34,7 +35,8 @@ class Architecture:
     sizes to check. A G that draws random numbers inside forward on purpose is declared
     `stochastic`: its exports are compared with it by distribution, not value by value.
     `discriminator_output` says whether D ends in a sigmoid ("probability") or
-    not ("logits"); training picks the matching BCE. `init_weights`, if given, is applied with
+    not ("logits": a logit, or the raw score of a hinge or WGAN critic); `loss` is what trains
+    them ("bce", "hinge" or "wgan-gp", see gan.train.loss). `init_weights`, if given, is applied with
     `Module.apply` to fresh models before training.
     """
 
@@ -49,6 +51,7 @@ class Architecture:
     discriminator_inputs: tuple[str, ...] = (IMAGE,)
     generator_kwargs: Mapping[str, object] = field(default_factory=dict)
     stochastic: bool = False
+    loss: str = "bce"
 
     def __post_init__(self):
         if not self.generator_inputs:
@@ -73,6 +76,10 @@ class Architecture:
             raise GanError(
                 f"architecture {self.name!r}: discriminator_output must be one of {', '.join(OUTPUT_KINDS)}, "
                 f"got {self.discriminator_output!r}"
+            )
+        if self.loss not in LOSSES:
+            raise GanError(
+                f"architecture {self.name!r}: loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"
             )
         if not callable(self.generator) or not (self.discriminator is None or callable(self.discriminator)):
             raise GanError(f"architecture {self.name!r}: generator and discriminator must be callables")

@@ -12,7 +12,7 @@ from gan.data import default_data_dir, load_dataset
 from gan.data.images import normalize
 from gan.errors import GanError
 from gan.files.atomic import write_text
-from gan.models.inputs import Image, as_called
+from gan.models.inputs import Image, Signature, as_called
 from gan.models.spec import load_architecture
 from gan.quality.classifier import REQUIRED_ACCURACY, load_or_train_classifier
 from gan.quality.metrics import FCD_LABEL, evaluate, random_subset, real_reference
@@ -152,11 +152,14 @@ class FcdTracker:
         self.n, self.seed, self.device = n, seed, device
 
     @torch.no_grad()
-    def __call__(self, generator: torch.nn.Module, z_shape: tuple[int, ...]) -> float:
-        z = torch.randn(self.n, *z_shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
+    def __call__(self, generator: torch.nn.Module, signature: Signature) -> float:
+        # Every input G takes, seeded: noise, and labels spanning the classes of a conditional G.
+        args = [x.to(self.device) for x in signature.draw("generator", self.n, self.seed)]
         was_training = generator.training
         generator.eval()
         try:
-            return evaluate(self.classifier, self.reference, lambda a, b: generator(z[a:b]), self.n).fcd
+            return evaluate(
+                self.classifier, self.reference, lambda a, b: generator(*(x[a:b] for x in args)), self.n
+            ).fcd
         finally:
             generator.train(was_training)

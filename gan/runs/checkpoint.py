@@ -20,12 +20,28 @@ from gan.errors import GanError
 from gan.files.atomic import atomic_path, write_text
 from gan.files.hashing import sha256_file
 from gan.files.ownership import RUN_FORMAT
+from gan.models.inputs import Labels, Signature
 from gan.train.config import TrainConfig
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT_VERSION = 1
 # How many images the fixed-noise grid of a run holds (64, the seed tutorial's).
 FIXED_NOISE_SIZE = 64
+# A conditional G's grid: one row of this many per class, for up to GRID_CLASSES classes.
+GRID_COLUMNS, GRID_CLASSES = 8, 16
+
+
+def fixed_grid_labels(signature: Signature) -> torch.Tensor | None:
+    """The labels of a conditional G's fixed grid, one class per row; None for a G without labels."""
+    labels = next((spec for spec in signature.generator_inputs if isinstance(spec, Labels)), None)
+    if labels is None:
+        return None
+    return torch.arange(min(labels.num_classes, GRID_CLASSES)).repeat_interleave(GRID_COLUMNS)
+
+
+def fixed_grid_size(signature: Signature) -> int:
+    labels = fixed_grid_labels(signature)
+    return FIXED_NOISE_SIZE if labels is None else len(labels)
 
 
 @dataclass

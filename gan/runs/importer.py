@@ -15,10 +15,10 @@ from gan.files.locking import exclusive
 from gan.files.ownership import RUN_FORMAT, check_target, prepare_run_dir
 from gan.models.architecture import Architecture
 from gan.models.calls import call
-from gan.models.inputs import Noise, as_called
+from gan.models.inputs import Labels, Noise, as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import save_grid
-from gan.runs.checkpoint import FIXED_NOISE_SIZE, Checkpoint, save_checkpoint
+from gan.runs.checkpoint import GRID_COLUMNS, Checkpoint, fixed_grid_labels, fixed_grid_size, save_checkpoint
 from gan.runs.weights import load_state_dict_file, load_weights
 from gan.train.config import TrainConfig, check_seed
 
@@ -42,13 +42,19 @@ def import_weights(
     generator, discriminator = _models(architecture, generator_weights, discriminator_weights, seed)
     signature = architecture.signature
     fixed = signature.draw(
-        "generator", FIXED_NOISE_SIZE, seed, size=signature.sizes[0] if signature.sizes else None
+        "generator", fixed_grid_size(signature), seed, size=signature.sizes[0] if signature.sizes else None
+    )
+    grid_labels = fixed_grid_labels(
+        signature
+    )  # a conditional G's grid: one class per row, as training draws it
+    fixed = tuple(
+        grid_labels if isinstance(spec, Labels) else x for spec, x in zip(signature.generator_inputs, fixed)
     )
     images = _fixed_grid(architecture, generator, discriminator, fixed)
     # The checkpoint keeps the grid's noise (a run's fixed noise); any other input G takes is drawn
     # again from the seed.
     noise = [x for spec, x in zip(signature.generator_inputs, fixed) if isinstance(spec, Noise)]
-    fixed_noise = noise[0] if noise else torch.zeros(FIXED_NOISE_SIZE, 0)
+    fixed_noise = noise[0] if noise else torch.zeros(fixed_grid_size(signature), 0)
     config = TrainConfig(arch=ref.spec, seed=seed, epochs=1)
     checkpoint = Checkpoint(
         config=config,
@@ -68,7 +74,7 @@ def import_weights(
         prepare_run_dir(run_dir, force)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "config.json", json.dumps(meta, indent=2))
-        save_grid(images, run_dir / IMPORTED_SAMPLES)
+        save_grid(images, run_dir / IMPORTED_SAMPLES, nrow=GRID_COLUMNS if grid_labels is not None else None)
         save_checkpoint(run_dir, checkpoint)
     return run_dir
 

@@ -36,13 +36,19 @@ def write_run_start(run_dir: Path, meta: dict, images: torch.Tensor, grid_size: 
 
 @torch.no_grad()
 def write_epoch_record(
-    run_dir: Path, epoch: int, generator: nn.Module, fixed_noise: torch.Tensor, loss_rows: list[dict]
+    run_dir: Path,
+    epoch: int,
+    generator: nn.Module,
+    fixed_inputs: tuple[torch.Tensor, ...],
+    loss_rows: list[dict],
+    nrow: int | None = None,
 ) -> None:
-    """What every epoch leaves, in ~0.1 s: its fixed-noise grid and the whole losses.csv."""
+    """What every epoch leaves, in ~0.1 s: its fixed-noise grid (`nrow` images a row; a
+    conditional G's has one class per row) and the whole losses.csv."""
     generator.eval()
-    samples = generator(fixed_noise)
+    samples = generator(*fixed_inputs)
     generator.train()
-    save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png")
+    save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png", nrow=nrow)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=LOSS_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from gan.errors import GanError
 
+# The losses of gan.train.loss, named here so that reading a config never loads torch.
+LOSSES = ("bce", "hinge", "wgan-gp")
+
 # The CPU engines of nn.Linear's products (gan.train.gemm_engine), named here so that reading a
 # config never loads torch's op library.
 GEMM_ENGINES = ("aten", "onednn")
@@ -25,6 +28,7 @@ class TrainConfig:
     """Defaults are the seed tutorial's."""
 
     arch: str = "mlp"  # a built-in name or a spec (file.py:NAME, package.module:NAME); see gan.models.spec
+    # A bundled dataset's name, or a user's images: a folder (subfolders as classes), .zip or .npz.
     dataset: str = "fashion-mnist"
     epochs: int = 10
     batch_size: int = 64
@@ -36,6 +40,9 @@ class TrainConfig:
     compile: bool = True
     gemm: str = "auto"  # the CPU engine of nn.Linear's products; see gan.train.gemm_engine
     eval_every: int = 0
+    loss: str | None = None  # None: the Architecture's; else bce, hinge or wgan-gp (gan.train.loss)
+    n_critic: int | None = None  # D steps per G step; None: the loss's default (5 for wgan-gp)
+    skip_bad_images: bool = False  # leave out a user's images that cannot be decoded
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -53,6 +60,10 @@ class TrainConfig:
         check_seed(self.seed)
         if self.gemm not in GEMM_CHOICES:
             raise GanError(f"--gemm must be one of {', '.join(GEMM_CHOICES)}, got {self.gemm!r}")
+        if self.loss is not None and self.loss not in LOSSES:
+            raise GanError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.n_critic is not None and (type(self.n_critic) is not int or self.n_critic < 1):
+            raise GanError(f"--n-critic must be a whole number of at least 1, got {self.n_critic!r}")
         if self.eval_every < 0:
             raise GanError(f"--eval-every must be 0 (off) or positive, got {self.eval_every}")
 

@@ -20,18 +20,22 @@ from rich.console import Console
 
 from gan.console import make_progress
 from gan.data import Dataset, default_data_dir, load_dataset
+from gan.data.folder import is_user_data, load_user_data
 from gan.data.images import with_channels
 from gan.errors import GanError
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, prepare_run_dir
 from gan.models.architecture import Architecture
-from gan.models.inputs import as_called
+from gan.models.inputs import Image, Labels, Noise, as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import read_losses
 from gan.runs.checkpoint import (
     CHECKPOINT_JSON,
     FIXED_NOISE_SIZE,
+    GRID_COLUMNS,
     Checkpoint,
+    fixed_grid_labels,
+    fixed_grid_size,
     load_checkpoint,
     save_checkpoint,
 )
@@ -47,12 +51,25 @@ from gan.train.artifacts import (
 from gan.train.config import TrainConfig
 from gan.train.distributed import World, join, leave
 from gan.train.gemm_engine import EngineChoice, choose_engine, use_engine
+from gan.train.loss import GanLoss, loss_for
 from gan.train.step import STAT_NAMES, GanStep
 
 # One host sync per this many steps, to refresh the progress bar and catch NaNs early.
 REPORT_EVERY = 25
 # Options that a resumed run takes from its checkpoint; giving another value is refused.
-FIXED_ON_RESUME = ("arch", "dataset", "batch_size", "lr", "beta1", "beta2", "seed", "limit")
+FIXED_ON_RESUME = (
+    "arch",
+    "dataset",
+    "batch_size",
+    "lr",
+    "beta1",
+    "beta2",
+    "seed",
+    "limit",
+    "loss",
+    "n_critic",
+    "skip_bad_images",
+)
 # Options a resumed run may change: how long and how it trains, not what it trains.
 CHANGEABLE_ON_RESUME = ("epochs", "compile", "gemm", "eval_every")
 
@@ -79,6 +96,8 @@ class TrainingState:
     device: torch.device
     world: World
     images: torch.Tensor
+    labels: torch.Tensor | None  # the images' classes, for a conditional GAN
+    loss: GanLoss
     generator: torch.nn.Module
     discriminator: torch.nn.Module
     opt_g: torch.optim.Adam
@@ -86,6 +105,7 @@ class TrainingState:
     step: GanStep
     rng: torch.Generator
     fixed_noise: torch.Tensor
+    fixed_labels: torch.Tensor | None  # a conditional G's grid: one class per row
     gemm: EngineChoice
     start_epoch: int = 0
     global_step: int = 0
@@ -148,10 +168,11 @@ def _set_up(
     elif world.is_main:
         check_target(run_dir, force, "run dir")
     architecture, ref = load_architecture(config.arch)
-    config = config.replace(arch=ref.spec)
+    loss = loss_for(architecture.loss, architecture.discriminator_output, config.loss, config.n_critic)
+    config = config.replace(arch=ref.spec, loss=loss.kind, n_critic=loss.n_critic)
     world.check_batch(config.batch_size)
-    dataset = _load_data(config.dataset, data_dir, world, console)
-    images = _training_images(architecture, dataset, config)
+    dataset = _load_data(config, architecture, data_dir, world, console)
+    images, labels = _training_data(architecture, dataset, config)
     generator, discriminator = architecture.build(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
@@ -168,24 +189,36 @@ def _set_up(
     )
     config = config.replace(gemm=gemm.engine)
     state = _fresh_state(
-        config, architecture, generator, discriminator, images, run_dir=run_dir, world=world, gemm=gemm
+        config,
+        architecture,
+        generator,
+        discriminator,
+        (images, labels),
+        loss,
+        run_dir=run_dir,
+        world=world,
+        gemm=gemm,
     )
     if checkpoint is not None:
         _restore(state, checkpoint)
     state.fixed_noise = state.fixed_noise.to(device)
     if config.eval_every and world.is_main:
-        state.fcd_tracker = _fcd_tracker(dataset, data_dir, device, architecture, console)
+        state.fcd_tracker = _fcd_tracker(dataset, config.dataset, data_dir, device, architecture, console)
     return state
 
 
-def _training_images(architecture: Architecture, dataset: Dataset, config: TrainConfig) -> torch.Tensor:
-    """The images this run trains on, as (N, C, H, W) uint8: the layout the models take, and so
-    the compiled step is the same graph `gan bench` measures."""
-    check_trainable(architecture, (1, *dataset.train_images.shape[1:]), config.dataset)
+def _training_data(
+    architecture: Architecture, dataset: Dataset, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images this run trains on, as (N, C, H, W) uint8 (the layout the models take, and so
+    the compiled step is the same graph `gan bench` measures), and their labels for a
+    conditional GAN."""
     images = with_channels(dataset.train_images[: config.limit])
+    check_trainable(architecture, tuple(images.shape[1:]), dataset.name, dataset.classes)
     if config.batch_size > len(images):
         raise GanError(f"--batch-size {config.batch_size} is larger than the {len(images)} training images")
-    return images
+    conditional = any(isinstance(spec, Labels) for spec in architecture.generator_inputs)
+    return images, dataset.train_labels[: config.limit] if conditional else None
 
 
 def _fresh_state(
@@ -193,7 +226,8 @@ def _fresh_state(
     architecture: Architecture,
     generator: torch.nn.Module,
     discriminator: torch.nn.Module,
-    images: torch.Tensor,
+    data: tuple[torch.Tensor, torch.Tensor | None],
+    loss: GanLoss,
     *,
     run_dir: Path,
     world: World,
@@ -209,10 +243,12 @@ def _fresh_state(
         discriminator,
         opt_g,
         opt_d,
-        output_kind=architecture.discriminator_output,
+        loss=loss,
         compile=config.compile,
         grad_sync=world.weighted_sum if world.distributed else None,
+        signature=architecture.signature,
     )
+    images, labels = data
     return TrainingState(
         config=config,
         architecture=architecture,
@@ -220,6 +256,8 @@ def _fresh_state(
         device=device,
         world=world,
         images=images.to(device),
+        labels=None if labels is None else labels.to(device),
+        loss=loss,
         generator=generator,
         discriminator=discriminator,
         opt_g=opt_g,
@@ -227,18 +265,24 @@ def _fresh_state(
         step=step,
         # The same seed on every rank: all draw the same global batch and noise, and take a slice.
         rng=torch.Generator(device=device).manual_seed(config.seed),
-        fixed_noise=architecture.noise(FIXED_NOISE_SIZE, config.seed),
+        fixed_noise=architecture.noise(fixed_grid_size(architecture.signature), config.seed),
+        fixed_labels=fixed_grid_labels(architecture.signature),
         gemm=gemm,
     )
 
 
-def _fcd_tracker(dataset: Dataset, data_dir, device, architecture: Architecture, console: Console):
+def _fcd_tracker(dataset: Dataset, name: str, data_dir, device, architecture: Architecture, console: Console):
     from gan.quality.evaluation import FcdTracker  # loads torchmetrics: only when asked for
 
+    if is_user_data(name):
+        raise GanError(
+            "--eval-every measures FCD with the pinned classifier of fashion-mnist or mnist; "
+            f"{name} has none. Drop --eval-every, and measure with gan eval --classifier afterwards"
+        )
     tracker = FcdTracker(
         dataset, data_dir or default_data_dir(), device, log=lambda m: console.print(f"[dim]{m}")
     )
-    return functools.partial(tracker, z_shape=architecture.z_shape)
+    return functools.partial(tracker, signature=architecture.signature)
 
 
 def _choose_gemm(
@@ -291,15 +335,39 @@ def _resumed_config(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
     return saved.replace(**{name: getattr(given, name) for name in CHANGEABLE_ON_RESUME})
 
 
-def _load_data(name: str, data_dir, world: World, console: Console) -> Dataset:
-    """Only rank 0 may build the cache; the others load it after the barrier."""
+def _load_data(
+    config: TrainConfig, architecture: Architecture, data_dir, world: World, console: Console
+) -> Dataset:
+    """A bundled dataset, or a user's images fitted to the architecture's image shape. Only rank
+    0 may build the cache; the others load it after the barrier."""
     log = lambda m: console.print(f"[yellow]{m}")  # noqa: E731
+
+    def load(progress=None) -> Dataset:
+        if not is_user_data(config.dataset):
+            return load_dataset(config.dataset, data_dir, log=log)
+        if None in architecture.image_shape:
+            raise GanError(
+                f"architecture {architecture.name!r} makes images of any size; gan train needs a fixed "
+                "(C, H, W) to fit the images to"
+            )
+        return load_user_data(
+            Path(config.dataset),
+            architecture.image_shape,
+            Path(data_dir) if data_dir is not None else default_data_dir(),
+            limit=config.limit,
+            seed=config.seed,
+            skip_bad=config.skip_bad_images,
+            progress=progress,
+            log=log,
+        )
+
     if world.is_main:
-        dataset = load_dataset(name, data_dir, log=log)
+        with make_progress(console) as progress:
+            dataset = load(progress)
         world.barrier()
         return dataset
     world.barrier()
-    return load_dataset(name, data_dir, log=log)
+    return load()
 
 
 def _restore(state: TrainingState, checkpoint: Checkpoint) -> None:
@@ -319,7 +387,7 @@ def _restore(state: TrainingState, checkpoint: Checkpoint) -> None:
             state.rng.set_state(checkpoint.rng_state)
         except RuntimeError:
             raise GanError(f"the RNG state in {where} is corrupt") from None
-    expected = (FIXED_NOISE_SIZE, *state.architecture.z_shape)
+    expected = (fixed_grid_size(state.architecture.signature), *state.architecture.z_shape)
     if tuple(checkpoint.fixed_noise.shape) != expected:
         raise GanError(
             f"the fixed noise in {where} has shape {tuple(checkpoint.fixed_noise.shape)}, not {expected}"
@@ -352,8 +420,7 @@ def _train_epochs(state: TrainingState, console: Console) -> TrainResult:
     result = TrainResult(run_dir=state.run_dir, epochs_completed=state.start_epoch, rank=state.world.rank)
     if state.step.compile_skipped:
         console.print(
-            f"[dim]{state.architecture.name} has BatchNorm, which the whole-step graph cannot hold; "
-            "training with the eager step"
+            f"[dim]{state.architecture.name} {state.step.eager_reason}; training with the eager step"
         )
     elif config.compile:
         console.print("[dim]compiling the training step (once per run; --no-compile skips it)")
@@ -390,16 +457,27 @@ def _run_epoch(state: TrainingState, epoch: int, report) -> torch.Tensor:
     """One pass over the data: returns each step's stats, as global means over all ranks."""
     config, world, device = state.config, state.world, state.device
     batch, steps = config.batch_size, state.steps_per_epoch
-    shuffled = state.images[torch.randperm(len(state.images), generator=state.rng, device=device)]
+    # Each step gathers its batch through the permutation: no shuffled copy of the dataset is made.
+    order = torch.randperm(len(state.images), generator=state.rng, device=device)
     noise = torch.randn(steps, batch, *state.architecture.z_shape, generator=state.rng, device=device)
+    # WGAN-GP's per-sample weights of real in the penalty's mixed images, from the run's RNG too.
+    mix = torch.rand(steps, batch, generator=state.rng, device=device) if state.loss.penalized else None
     stats = torch.empty(steps, len(STAT_NAMES), device=device)
     # Every batch but an epoch's last is full: its slice and share are worked out once, not per step.
     full_slice = world.local_slice(batch)
     for i in range(steps):
-        real = shuffled[i * batch : (i + 1) * batch]
-        mine = full_slice if len(real) == batch else world.local_slice(len(real))
-        share = (mine.stop - mine.start) / len(real)
-        stats[i] = state.step(real[mine], noise[i, mine], share=share)
+        rows = order[i * batch : (i + 1) * batch]
+        mine = full_slice if len(rows) == batch else world.local_slice(len(rows))
+        share = (mine.stop - mine.start) / len(rows)
+        rows = rows[mine]
+        stats[i] = state.step(
+            state.images[rows],
+            noise[i, mine],
+            None if state.labels is None else state.labels[rows],
+            share=share,
+            mix=None if mix is None else mix[i, mine],
+            update_g=(state.global_step + i + 1) % state.loss.n_critic == 0,
+        )
         if world.distributed:
             # Each rank's stats are means over its slice; weighted by its share they sum to the global mean.
             stats[i] *= share * world.size
@@ -430,7 +508,14 @@ def _end_epoch(state: TrainingState, epoch: int, stats: torch.Tensor) -> None:
     if not state.world.is_main:
         return
     generator = as_called(state.architecture.signature, "generator", state.generator)
-    write_epoch_record(state.run_dir, epoch, generator, state.fixed_noise, state.loss_rows)
+    write_epoch_record(
+        state.run_dir,
+        epoch,
+        generator,
+        fixed_inputs(state.architecture, state.fixed_noise, state.fixed_labels),
+        state.loss_rows,
+        nrow=None if state.fixed_labels is None else GRID_COLUMNS,
+    )
     if state.fcd_tracker is not None and epoch % state.config.eval_every == 0:
         record_fcd(state.run_dir, epoch, state.fcd_tracker(generator))
     save_checkpoint(
@@ -449,25 +534,45 @@ def _end_epoch(state: TrainingState, epoch: int, stats: torch.Tensor) -> None:
     )
 
 
-def check_trainable(architecture: Architecture, data_shape: tuple[int, ...], dataset: str) -> None:
-    """Training needs a discriminator, G on noise alone, D on the image alone, and the dataset's
-    image shape."""
+def fixed_inputs(architecture: Architecture, noise: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+    """G's arguments for the fixed grid, in G's order: the noise, and a conditional G's labels."""
+    by_kind = {Noise: noise, Labels: None if labels is None else labels.to(noise.device)}
+    return tuple(by_kind[type(spec)] for spec in architecture.generator_inputs)
+
+
+def check_trainable(
+    architecture: Architecture, data_shape: tuple[int, ...], dataset: str, classes: tuple[str, ...]
+) -> None:
+    """Training needs a discriminator, G on noise (and the class label), D on the image (and the
+    label), and the data's image shape and classes."""
     if not architecture.has_discriminator:
         raise GanError(
             f"architecture {architecture.name!r} has no discriminator, so it cannot be trained; "
             "import its weights with `gan import` to export, verify, sample and bench it"
         )
-    if not architecture.signature.plain:
-        takes = ", ".join(spec.name for spec in architecture.generator_inputs)
+    inputs = architecture.generator_inputs
+    kinds = sorted(type(spec).__name__ for spec in inputs)
+    if kinds not in (["Noise"], ["Labels", "Noise"]) or any(isinstance(spec, Image) for spec in inputs):
+        takes = ", ".join(spec.name for spec in inputs)
         raise GanError(
-            f"architecture {architecture.name!r}: G takes {takes} and D takes "
-            f"{', '.join(architecture.discriminator_inputs)}, but gan train trains G on noise alone and D "
-            "on the image alone; train it in your own loop and bring its weights with `gan import`"
+            f"architecture {architecture.name!r}: G takes {takes}, but gan train trains a G of noise "
+            "(and a class label) only; train it in your own loop and bring its weights with `gan import`"
+        )
+    labels = next((spec for spec in inputs if isinstance(spec, Labels)), None)
+    if labels is not None and len(classes) < 2:
+        raise GanError(
+            f"architecture {architecture.name!r} is conditional, but {dataset} has no classes: put each "
+            "class's images in a subfolder of its own"
+        )
+    if labels is not None and labels.num_classes != len(classes):
+        raise GanError(
+            f"architecture {architecture.name!r} takes {labels.num_classes} classes, but {dataset} has "
+            f"{len(classes)} ({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''})"
         )
     if tuple(architecture.image_shape) != tuple(data_shape):
         raise GanError(
             f"architecture {architecture.name!r} makes images of shape {tuple(architecture.image_shape)}, "
-            f"but {dataset} has {tuple(data_shape)}"
+            f"but {dataset} has {tuple(data_shape)}; train it on your own images with --data PATH"
         )
 
 

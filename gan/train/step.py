@@ -1,12 +1,14 @@
-"""One iteration of the seed's GAN algorithm, in eager PyTorch or as one compiled graph.
+"""One iteration of a GAN's training, in eager PyTorch or as one compiled graph.
 
-The algorithm is the tutorial's: D learns real=1 / fake=0 on real images and detached fakes, then G
-learns with flipped labels (non-saturating), through the freshly updated D. The BCE matches D's
-output kind (gan.train.loss): on probabilities as the seed does, or with logits.
+The algorithm is the tutorial's: D learns on real images and detached fakes, then G learns
+through the freshly updated D. The loss is the run's (gan.train.loss): the tutorial's BCE on
+probabilities or logits, hinge, or WGAN-GP with its gradient penalty and n_critic D steps per G
+step. A conditional GAN's G and D also take the real batch's class labels (the fakes are drawn
+for the same labels, so D sees both halves with one class mix).
 
 Two ways to run it, with identical semantics and one shared optimizer state:
 - `eager`: autograd + `torch.optim.Adam(fused=True)`; the reference, and the one used for any
-  batch the compiled graph has not seen.
+  batch the compiled graph has not seen, for BatchNorm, and for WGAN-GP's second backward.
 - `compiled`: the whole iteration (both forwards, both backwards, both Adam updates) traced with
   torch.func and compiled into one graph. At batch 64 the MLP is dominated by per-op overhead,
   and removing it is what makes `gan train` several times faster than the tutorial's loop.
@@ -22,8 +24,9 @@ from torch.func import functional_call, grad_and_value, vjp
 
 from gan.data.images import normalize
 from gan.models.architecture import has_batch_statistics
+from gan.models.inputs import Labels, Signature
 from gan.train.adam import adam_at_rates, adam_in_graph, adam_rates
-from gan.train.loss import DiscriminatorOutput
+from gan.train.loss import GanLoss, gradient_penalty
 
 # Sums gradients across processes in place, each scaled by its rank's share of the global batch
 # (torchrun); None in a single process.
@@ -34,7 +37,8 @@ STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z")
 
 
 class GanStep:
-    """Call with a uint8 batch of real images and noise z; returns the stats in `STAT_NAMES` order."""
+    """Call with a uint8 batch of real images, noise z, and the batch's labels for a conditional
+    GAN; returns the stats in `STAT_NAMES` order."""
 
     def __init__(
         self,
@@ -42,20 +46,23 @@ class GanStep:
         discriminator: nn.Module,
         opt_g: torch.optim.Adam,
         opt_d: torch.optim.Adam,
-        output_kind: str = "probability",
+        loss: GanLoss = GanLoss(),
         compile: bool = False,
         grad_sync: GradSync | None = None,
+        signature: Signature | None = None,
     ):
         self.generator, self.discriminator = generator, discriminator
         self.opt_g, self.opt_d = opt_g, opt_d
-        self.output = DiscriminatorOutput(output_kind)
+        self.loss = loss
         self.grad_sync = grad_sync
         self.share = 1.0
+        # Which of G's and D's arguments are the labels (None: an unconditional GAN).
+        self._label_slots = _label_slots(signature)
         # Concatenating real and fake into one D pass is exact only without batch statistics.
         self.concat_d_pass = not has_batch_statistics(discriminator)
-        # torch.func cannot trace BatchNorm's in-place running-stat updates, so architectures
-        # with batch statistics run the eager step (where convolutions dominate anyway).
-        self.compile_skipped = compile and (has_batch_statistics(generator) or not self.concat_d_pass)
+        # Why this step runs eagerly although compiling was asked for (None: it compiles).
+        self.eager_reason = _eager_reason(generator, discriminator, loss) if compile else None
+        self.compile_skipped = self.eager_reason is not None
         # cpp_wrapper calls the generated CPU kernels from C++ rather than Python: at this size the
         # per-call wrapper is a measurable share of the step.
         on_cpu = next(generator.parameters()).device.type == "cpu"
@@ -70,20 +77,31 @@ class GanStep:
         # The shapes, dtypes and batch share the graph was compiled for (see __call__).
         self._compiled_for: tuple | None = None
 
-    def __call__(self, real_images: torch.Tensor, z: torch.Tensor, share: float = 1.0) -> torch.Tensor:
-        """`share`: this process's part of the global batch (1.0 in a single process)."""
+    def __call__(
+        self,
+        real_images: torch.Tensor,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        share: float = 1.0,
+        mix: torch.Tensor | None = None,
+        update_g: bool = True,
+    ) -> torch.Tensor:
+        """`share`: this process's part of the global batch (1.0 in a single process). `mix`: for
+        WGAN-GP, each sample's weight of real in the penalty's mixed image. `update_g`: False on
+        the D-only steps of n_critic > 1."""
         self.share = share
         if self._compiled is None:
-            return self.eager(real_images, z)
-        call = (real_images.shape, real_images.dtype, z.shape, z.dtype, share)
+            return self.eager(real_images, z, labels, mix=mix, update_g=update_g)
+        call = (real_images.shape, real_images.dtype, z.shape, z.dtype, labels is None, share)
         if self._compiled_for is None:
-            stats = self._call_compiled(real_images, z)  # compiles, checking every guard once
+            stats = self._call_compiled(real_images, z, labels)  # compiles, checking every guard once
             self._compiled_for = call
             return stats
         # One graph per run: the short last batch of an epoch runs eagerly rather than paying for
         # a second compilation.
         if call != self._compiled_for:
-            return self.eager(real_images, z)
+            return self.eager(real_images, z, labels)
         # Dynamo re-checks some 500 guards on each call (the identity, type or value of every
         # parameter, optimizer state, module attribute and constant the graph read): 0.3-0.5 ms
         # of a 2-3 ms MLP step, torch.profiler's "TorchDynamo Cache Lookup". Nothing they check
@@ -91,52 +109,75 @@ class GanStep:
         # betas and the loss are fixed for a run. (Dynamo still checks tensor properties in this
         # mode, and raises rather than run a graph on inputs it was not built for.)
         with torch.compiler.set_stance(skip_guard_eval_unsafe=True):
-            return self._call_compiled(real_images, z)
+            return self._call_compiled(real_images, z, labels)
 
-    def _call_compiled(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _call_compiled(self, real_images: torch.Tensor, z: torch.Tensor, labels) -> torch.Tensor:
         if not self._rates_from_host:
-            return self._compiled(real_images, z, None)
-        return self._compiled(real_images, z, torch.tensor([adam_rates(self.opt_d), adam_rates(self.opt_g)]))
+            return self._compiled(real_images, z, labels, None)
+        rates = torch.tensor([adam_rates(self.opt_d), adam_rates(self.opt_g)])
+        return self._compiled(real_images, z, labels, rates)
 
-    def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _g_args(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+        return (z,) if labels is None else _placed(self._label_slots[0], z, labels)
+
+    def _d_args(self, image: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+        return (image,) if labels is None else _placed(self._label_slots[1], image, labels)
+
+    def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
         if self.concat_d_pass:
-            return self.discriminator(torch.cat([real, fake])).split(real.shape[0])
-        return self.discriminator(real), self.discriminator(fake)
+            both = None if labels is None else torch.cat([labels, labels])
+            return self.discriminator(*self._d_args(torch.cat([real, fake]), both)).split(real.shape[0])
+        return self.discriminator(*self._d_args(real, labels)), self.discriminator(
+            *self._d_args(fake, labels)
+        )
 
-    def _d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        # The tutorial's errD_real + errD_fake, each a mean over its own half.
-        return self.output.bce(real_out, 1.0) + self.output.bce(fake_out, 0.0)
-
-    def _g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return self.output.bce(fake_out, 1.0)
-
-    def eager(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def eager(
+        self,
+        real_images: torch.Tensor,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        mix: torch.Tensor | None = None,
+        update_g: bool = True,
+    ) -> torch.Tensor:
         """The full iteration: the D step, then the G step through the same fakes."""
-        fake = self.generator(z)
-        loss_d, real_out = self._update_d(normalize(real_images), fake.detach())
-        loss_g, fake_out_g = self._update_g(fake)
+        fake = self.generator(*self._g_args(z, labels))
+        loss_d, real_out = self._update_d(normalize(real_images), fake.detach(), labels, mix)
+        if update_g:
+            loss_g, fake_out_g = self._update_g(fake, labels)
+        else:  # a D-only step of n_critic > 1: G's loss as it stands, for the log
+            with torch.no_grad():
+                fake_out_g = self.discriminator(*self._d_args(fake, labels))
+                loss_g = self.loss.g_loss(fake_out_g)
         return self._stats(loss_d, loss_g, real_out, fake_out_g)
 
-    def d_step(self, real_images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def d_step(self, real_images: torch.Tensor, z: torch.Tensor, labels=None, mix=None) -> torch.Tensor:
         """The D step alone (for benchmarks): fakes are made without a graph, D is updated."""
         with torch.no_grad():
-            fake = self.generator(z)
-        return self._update_d(normalize(real_images), fake)[0]
+            fake = self.generator(*self._g_args(z, labels))
+        return self._update_d(normalize(real_images), fake, labels, mix)[0]
 
-    def g_step(self, z: torch.Tensor) -> torch.Tensor:
+    def g_step(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         """The G step alone (for benchmarks): D(G(z)) with flipped labels, G is updated."""
-        return self._update_g(self.generator(z))[0]
+        return self._update_g(self.generator(*self._g_args(z, labels)), labels)[0]
 
-    def _update_d(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        real_out, fake_out = self._d_outputs(real, fake)
-        loss_d = self._d_loss(real_out, fake_out)
+    def _update_d(self, real, fake, labels, mix) -> tuple[torch.Tensor, torch.Tensor]:
+        real_out, fake_out = self._d_outputs(real, fake, labels)
+        loss_d = self.loss.d_loss(real_out, fake_out)
+        if self.loss.penalized:
+            if mix is None:
+                mix = torch.rand(real.shape[0], device=real.device)
+            penalty = gradient_penalty(
+                lambda x: self.discriminator(*self._d_args(x, labels)), real, fake, mix
+            )
+            loss_d = loss_d + self.loss.gp_weight * penalty
         # autograd.grad w.r.t. D's parameters only: no G gradients are computed in the D step.
         self._apply(self.opt_d, self.discriminator, loss_d)
         return loss_d, real_out
 
-    def _update_g(self, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fake_out = self.discriminator(fake)
-        loss_g = self._g_loss(fake_out)
+    def _update_g(self, fake: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        fake_out = self.discriminator(*self._d_args(fake, labels))
+        loss_g = self.loss.g_loss(fake_out)
         # ...and only G's here: D's weight gradients are never computed in the G step.
         self._apply(self.opt_g, self.generator, loss_g)
         return loss_g, fake_out
@@ -151,7 +192,11 @@ class GanStep:
         optimizer.step()
 
     def _functional_iteration(
-        self, real_images: torch.Tensor, z: torch.Tensor, rates: torch.Tensor | None = None
+        self,
+        real_images: torch.Tensor,
+        z: torch.Tensor,
+        labels: torch.Tensor | None,
+        rates: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`rates`: each optimizer's `adam_rates` for this step (D's row, then G's), or None to
         let torch's Adam compute them in the graph (CUDA, where the step counters live)."""
@@ -162,17 +207,22 @@ class GanStep:
         d_buffers = dict(self.discriminator.named_buffers())
 
         def generate(params):
-            return functional_call(self.generator, {**params, **g_buffers}, (z,))
+            return functional_call(self.generator, {**params, **g_buffers}, self._g_args(z, labels))
 
-        def discriminate(params, image):
-            return functional_call(self.discriminator, {**params, **d_buffers}, (image,))
+        def discriminate(params, image, image_labels):
+            return functional_call(
+                self.discriminator, {**params, **d_buffers}, self._d_args(image, image_labels)
+            )
 
         fake, generator_vjp = vjp(generate, {k: v.detach() for k, v in g_params.items()})
+        both = None if labels is None else torch.cat([labels, labels])
 
         def d_loss(params):
             # Concatenation is exact here: compiling is skipped for D with batch statistics.
-            real_out, fake_out = discriminate(params, torch.cat([real, fake.detach()])).split(real.shape[0])
-            return self._d_loss(real_out, fake_out), real_out
+            real_out, fake_out = discriminate(params, torch.cat([real, fake.detach()]), both).split(
+                real.shape[0]
+            )
+            return self.loss.d_loss(real_out, fake_out), real_out
 
         d_grads, (loss_d, real_out) = grad_and_value(d_loss, has_aux=True)(
             {k: v.detach() for k, v in d_params.items()}
@@ -180,8 +230,8 @@ class GanStep:
         self._functional_adam(self.opt_d, d_params, d_grads, None if rates is None else rates[0])
 
         def g_loss(image):
-            fake_out = discriminate({k: v.detach() for k, v in d_params.items()}, image)
-            return self._g_loss(fake_out), fake_out
+            fake_out = discriminate({k: v.detach() for k, v in d_params.items()}, image, labels)
+            return self.loss.g_loss(fake_out), fake_out
 
         fake_grad, (loss_g, fake_out_g) = grad_and_value(g_loss, has_aux=True)(fake)
         (g_grads,) = generator_vjp(fake_grad)
@@ -203,7 +253,35 @@ class GanStep:
             [
                 loss_d.detach(),
                 loss_g.detach(),
-                self.output.probability(real_out.detach()).mean(),
-                self.output.probability(fake_out_g.detach()).mean(),
+                self.loss.mean_output(real_out.detach()),
+                self.loss.mean_output(fake_out_g.detach()),
             ]
         )
+
+
+def _eager_reason(generator: nn.Module, discriminator: nn.Module, loss: GanLoss) -> str | None:
+    if has_batch_statistics(generator) or has_batch_statistics(discriminator):
+        # torch.func cannot trace BatchNorm's in-place running-stat updates.
+        return "has BatchNorm, which the whole-step graph cannot hold"
+    if loss.penalized:
+        return "trains with WGAN-GP, whose gradient penalty takes a second backward the graph does not hold"
+    if loss.n_critic > 1:
+        return f"takes {loss.n_critic} D steps per G step, which the one-iteration graph does not hold"
+    return None
+
+
+def _label_slots(signature: Signature | None) -> tuple[int, int | None] | None:
+    """Where the labels go among G's two arguments (0 or 1, beside z) and among D's (beside the
+    image, or None for a D that judges the image alone), for a conditional GAN."""
+    if signature is None or signature.plain:
+        return None
+    labels = next(spec.name for spec in signature.generator_inputs if isinstance(spec, Labels))
+    g_names = [spec.name for spec in signature.generator_inputs]
+    d_names = list(signature.discriminator_inputs)
+    return g_names.index(labels), d_names.index(labels) if labels in d_names else None
+
+
+def _placed(labels_slot: int | None, other: torch.Tensor, labels: torch.Tensor) -> tuple:
+    if labels_slot is None:
+        return (other,)
+    return (other, labels) if labels_slot == 1 else (labels, other)

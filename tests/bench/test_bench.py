@@ -15,6 +15,7 @@ from gan.bench.runner import BenchConfig, run_bench
 from gan.bench.timing import Measurement, StopRule, measure
 from gan.bench.train_variants import TrainSetup
 from gan.errors import GanError
+from gan.train.loss import GanLoss
 
 FAST = StopRule(warmup=10, min_iters=5, min_time_s=0.0)
 REQUIRED = {
@@ -60,7 +61,7 @@ def test_stop_rule_needs_both_count_and_time():
 
 def test_flop_counts_match_the_mlp_by_hand():
     architecture, generator, discriminator = fresh_models("mlp")
-    setup = TrainSetup(generator, discriminator, "probability", architecture.signature, 64, CPU)
+    setup = TrainSetup(generator, discriminator, GanLoss(), architecture.signature, 64, CPU)
     flops = workload_flops(setup)
     g = 2 * 64 * (100 * 128 + 128 * 784)
     d = 2 * 64 * (784 * 128 + 128 * 1)

@@ -6,6 +6,7 @@ import torch
 from helpers import DEVICES, fresh_models, synchronized
 
 from gan.bench.train_variants import TrainSetup, make_train_variant
+from gan.train.loss import GanLoss
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -18,9 +19,7 @@ from gan.bench.train_variants import TrainSetup, make_train_variant
 def test_train_step_batch_64(benchmark, variant, workload, device):
     benchmark.group = f"train {workload} ({device})"
     architecture, generator, discriminator = fresh_models("mlp")
-    setup = TrainSetup(
-        generator, discriminator, "probability", architecture.signature, 64, torch.device(device)
-    )
+    setup = TrainSetup(generator, discriminator, GanLoss(), architecture.signature, 64, torch.device(device))
     steps = make_train_variant(variant, setup)
     result = benchmark(synchronized(steps.runs[workload], device))
     assert torch.isfinite(result).all()

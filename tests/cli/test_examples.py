@@ -218,9 +218,10 @@ def test_a_stochastic_generator_is_exported_and_compared_by_distribution(tmp_pat
     assert "compared by distribution" in gan("verify", run / "export").output
 
 
-def test_train_refuses_a_conditional_gan_in_one_line(tmp_path, data_dir):
-    """gan train's loop feeds G noise alone; a conditional G is trained in the user's loop."""
+def test_train_refuses_an_image_to_image_gan_in_one_line(tmp_path, data_dir):
+    """gan train feeds G noise (and a class label); a pix2pix G, which turns a source image into
+    its own, is trained in the user's loop and imported."""
     out = tmp_path / "run"
-    result = gan("train", "--arch", CASES["cdcgan"], "--out", out, data_dir=data_dir)
-    assert_user_error(result, "architecture 'cdcgan-w8': G takes z, labels and D takes image, labels")
+    result = gan("train", "--arch", CASES["pix2pix"], "--out", out, data_dir=data_dir)
+    assert_user_error(result, "architecture 'pix2pix-w8': G takes source, but gan train trains a G of noise")
     assert not out.exists()

@@ -77,9 +77,10 @@ def test_torchscript_says_why_it_cannot_train_a_spectral_norm():
 
     from gan.bench.train_variants import TrainSetup, make_train_variant
     from gan.export.backends import Unavailable
+    from gan.train.loss import GanLoss
 
     architecture, generator, discriminator = fresh_models(f"{REPO}/examples/sngan.py:TINY_SNGAN")
-    setup = TrainSetup(generator, discriminator, "logits", architecture.signature, 8, CPU)
+    setup = TrainSetup(generator, discriminator, GanLoss(output="logits"), architecture.signature, 8, CPU)
     with pytest.raises(Unavailable, match="a traced spectral norm .* cannot train"):
         make_train_variant("torchscript", setup)
     assert torch.isfinite(make_train_variant("eager", setup).runs["iteration"]()).all()

@@ -27,6 +27,7 @@ from gan.export.manifest import read_manifest
 from gan.export.parity import DEFAULT_TOLERANCES
 from gan.export.precision import BUDGETS, VariantSkipped, build_variant
 from gan.export.verify import verify_export
+from gan.train.loss import GanLoss
 
 CPU = torch.device("cpu")
 VARIANTS = ("int8-dynamic", "int8-static", "fp16")
@@ -282,7 +283,7 @@ def test_the_bench_chart_adds_the_trade_off_panel(tmp_path):
 
 def test_bf16_training_steps_run_only_where_the_cpu_has_bf16():
     architecture, generator, discriminator = fresh_models("mlp")
-    setup = TrainSetup(generator, discriminator, "probability", architecture.signature, 8, CPU)
+    setup = TrainSetup(generator, discriminator, GanLoss(), architecture.signature, 8, CPU)
     if bf16_problem(CPU) is None:
         variant = make_train_variant("eager", setup, precision="bf16")
         assert all(torch.isfinite(torch.as_tensor(variant.runs["iteration"]())).all() for _ in range(2))

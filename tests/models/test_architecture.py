@@ -14,11 +14,12 @@ def test_shapes_and_ranges(name, batch):
     architecture, _ = load_architecture(name)
     generator, discriminator = architecture.build(seed=0)
     generator.eval(), discriminator.eval()
-    z = torch.randn(batch, *architecture.z_shape, generator=torch.Generator().manual_seed(batch))
-    images = generator(z)
+    signature = architecture.signature
+    args = signature.draw("generator", batch, seed=batch)  # z, and labels for the conditional one
+    images = generator(*args)
     assert images.shape == (batch, *architecture.image_shape) == (batch, 1, 28, 28)
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
-    probability = discriminator(images)
+    probability = discriminator(*signature.discriminator_args(args, images))
     assert probability.shape == (batch, 1) and architecture.discriminator_output == "probability"
     assert ((probability > 0) & (probability < 1)).all()
 
@@ -45,7 +46,7 @@ def test_same_seed_same_weights_and_global_rng_untouched():
 
 
 def test_unknown_architecture():
-    with pytest.raises(GanError, match="unknown architecture 'resnet'; choose one of mlp, dcgan"):
+    with pytest.raises(GanError, match="unknown architecture 'resnet'; choose one of mlp, dcgan, cgan"):
         load_architecture("resnet")
 
 
@@ -77,3 +78,17 @@ def test_noise_is_seeded_and_leaves_the_global_rng_alone():
     assert a.shape == (4, 100) and torch.equal(a, b)
     assert not torch.equal(a, architecture.noise(4, seed=8))
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_cgan_makes_the_class_it_is_asked_for_from_its_label():
+    """The conditional built-in: the seed's layers plus a label embedding in G and in D, so the
+    label changes both G's image and D's verdict."""
+    architecture, _ = load_architecture("cgan")
+    generator, discriminator = architecture.build(seed=0)
+    z = torch.randn(4, 100).repeat(2, 1)
+    labels = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])
+    images = generator(z, labels)
+    assert not torch.allclose(images[:4], images[4:])  # the same z, other classes
+    assert not torch.allclose(discriminator(images, labels), discriminator(images, labels.flip(0)))
+    linears = [(m.in_features, m.out_features) for m in generator.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == [(110, 128), (128, 784)]

@@ -7,13 +7,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import QUIET
+from helpers import QUIET, torchrun
 from safetensors.torch import load_file
 
 from gan.errors import GanError
@@ -40,17 +39,6 @@ ARGS = [
     "aten",
 ]
 TOLERANCE = 1e-4  # the bar; the observed difference is printed (about 1e-6 here)
-
-
-def torchrun(
-    *args, data_dir: Path, nproc: int = 2, **popen
-) -> subprocess.CompletedProcess | subprocess.Popen:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    command += ["-m", "gan", "train", *map(str, args)]
-    env = {**os.environ, "GAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
-    if popen:
-        return subprocess.Popen(command, env=env, **popen)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
 
 
 def single(out: Path, data_dir: Path, epochs: int = 1, resume: bool = False):

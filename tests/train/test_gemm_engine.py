@@ -14,6 +14,7 @@ from gan.errors import GanError
 from gan.models.inputs import IMAGE, Noise, Signature
 from gan.train import gemm_engine
 from gan.train.gemm_engine import OneDnnLinear, choose_engine, use_engine
+from gan.train.loss import GanLoss
 
 
 def _grads(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> list[torch.Tensor]:
@@ -58,7 +59,7 @@ def test_eager_training_on_onednn_follows_aten():
     for engine in ("aten", "onednn"):
         architecture, generator, discriminator = fresh_models("mlp")
         use_engine(generator, engine), use_engine(discriminator, engine)
-        step = gan_step(generator, discriminator, output_kind=architecture.discriminator_output)
+        step = gan_step(generator, discriminator, loss=GanLoss(output=architecture.discriminator_output))
         rng = torch.Generator().manual_seed(0)
         for _ in range(5):
             real = torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8, generator=rng)

@@ -92,9 +92,9 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, data_dir, monkeypatc
     original = GanStep.eager
     calls = {"n": 0}
 
-    def poisoned(self, real, z):
+    def poisoned(self, *args, **kwargs):
         calls["n"] += 1
-        stats = original(self, real, z)
+        stats = original(self, *args, **kwargs)
         return stats * float("nan") if calls["n"] > 10 else stats  # epoch 2 diverges
 
     monkeypatch.setattr(GanStep, "eager", poisoned)
@@ -107,11 +107,11 @@ def test_ctrl_c_keeps_consistent_checkpoint(tmp_path, data_dir, monkeypatch):
     original = GanStep.eager
     calls = {"n": 0}
 
-    def interrupted(self, real, z):
+    def interrupted(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 15:
             raise KeyboardInterrupt
-        return original(self, real, z)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(GanStep, "eager", interrupted)
     result = run(tmp_path, data_dir, epochs=3)
