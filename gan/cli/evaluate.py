@@ -37,17 +37,43 @@ def evaluate(
         float,
         typer.Option(help="With --precision: exit 1 when FCD rises by more than this many percent."),
     ] = 1.0,
+    classifier: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own classifier (TorchScript: images in [-1, 1] to class logits) to measure "
+            "with, instead of the bundled dataset's; for a run on your own images, this or "
+            "--train-classifier is needed.",
+            show_default=False,
+        ),
+    ] = None,
+    feature_layer: Annotated[
+        str | None,
+        typer.Option(
+            help="With --classifier: the submodule (dotted name) that maps images to its features, "
+            "e.g. 'features'. Default: its logits are the features.",
+            show_default=False,
+        ),
+    ] = None,
+    train_classifier: Annotated[
+        bool,
+        typer.Option(
+            help="For a run on your own images with class subfolders: train the toolkit's small "
+            "classifier on half of them (once; cached) and measure with it."
+        ),
+    ] = False,
 ):
-    """Measure quality: FCD, classifier score and class coverage, next to the real-vs-real floor.
+    """Measure quality: FCD, classifier score and class coverage, next to the real-vs-real floor;
+    for a conditional G, also the share of its images classified as the class asked for.
 
     FCD is the Fréchet distance in the features of the dataset's pinned classifier (shipped with
     the toolkit, so figures compare across machines); it is not comparable to published
-    Inception-FID.
+    Inception-FID. Your own images have no pinned classifier: give --classifier or
+    --train-classifier.
     """
     from gan.device import resolve_device
     from gan.export.sample import generator_backend
-    from gan.quality.evaluation import evaluate_run
-    from gan.quality.table import quality_table
+    from gan.quality.evaluation import Judge, evaluate_run
+    from gan.quality.table import label_accuracy_line, quality_table
 
     if precision != "fp32":
         _precision_cost(run_dir, precision, backend, n, seed, device, data_dir, max_fcd_increase)
@@ -68,8 +94,11 @@ def evaluate(
         data_dir=data_dir,
         dataset=dataset,
         log=lambda message: console.print(f"[dim]{message}"),
+        judge=Judge(classifier, feature_layer, train_classifier),
     )
     console.print(quality_table([result]))
+    if (line := label_accuracy_line(result)) is not None:
+        console.print(line)
     console.print(f"saved to {Path(run_dir) / 'eval.json'}")
 
 

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gan.data import Dataset
-from gan.data.images import normalize
+from gan.data.images import normalize, with_channels
 from gan.files.atomic import atomic_path, write_text
 from gan.files.hashing import sha256_file
 
@@ -35,24 +35,28 @@ PINNED_VERSION = 1
 
 
 class Classifier(nn.Module):
-    """LeNet-like: two conv blocks, a 128-d feature layer, ten logits. Takes images in [-1, 1]."""
+    """LeNet-like: two conv blocks, a 128-d feature layer, a logit per class. Takes images in
+    [-1, 1] of `image_shape` (the bundled datasets' 1x28x28 and ten classes by default)."""
 
     num_features = 128  # torchmetrics reads this instead of probing with a 299x299 RGB dummy
 
-    def __init__(self):
+    def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10):
         super().__init__()
+        channels, height, width = image_shape
+        # Each block: a 3x3 convolution (-2) then 2x2 pooling (/2).
+        after = [((d - 2) // 2 - 2) // 2 for d in (height, width)]
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3),
+            nn.Conv2d(channels, 32, 3),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(64 * 5 * 5, self.num_features),
+            nn.Linear(64 * after[0] * after[1], self.num_features),
             nn.ReLU(),
         )
-        self.head = nn.Linear(self.num_features, 10)
+        self.head = nn.Linear(self.num_features, classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
@@ -116,13 +120,21 @@ def _load_checked(
         return None
     if sha256_file(weights_path) != meta.get("sha256"):
         return None
-    classifier = Classifier()
+    # A classifier of a user's images records its input shape and classes; the pinned ones are 1x28x28, ten.
+    classifier = Classifier(tuple(meta.get("image_shape", (1, 28, 28))), meta.get("classes", 10))
     classifier.load_state_dict(load_file(str(weights_path)))
     return classifier.to(device).eval(), meta
 
 
 def save_classifier(
-    classifier: Classifier, weights_path: Path, meta_path: Path, dataset: str, accuracy: float, source: str
+    classifier: Classifier,
+    weights_path: Path,
+    meta_path: Path,
+    dataset: str,
+    accuracy: float,
+    source: str,
+    image_shape: tuple[int, int, int] = (1, 28, 28),
+    classes: int = 10,
 ) -> None:
     with atomic_path(weights_path) as tmp:
         save_file({k: v.cpu().contiguous() for k, v in classifier.state_dict().items()}, str(tmp))
@@ -133,6 +145,8 @@ def save_classifier(
         "version": f"{dataset}-v{PINNED_VERSION}" if source == "pinned" else f"local-{sha256[:12]}",
         "source": source,
         "test_accuracy": accuracy,
+        "image_shape": list(image_shape),
+        "classes": classes,
         "epochs": EPOCHS,
         "seed": SEED,
         "torch": torch.__version__,
@@ -146,7 +160,8 @@ def train_classifier(
 ) -> tuple[Classifier, float]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        classifier = Classifier().to(device)
+        shape = tuple(with_channels(dataset.train_images[:1]).shape[1:])
+        classifier = Classifier(shape, len(dataset.classes)).to(device)
     # Channels-last convolutions train 1.4x faster on CPU (oneDNN's native layout; 31.5 -> 22.5
     # s/epoch on a 2-core AMD EPYC); the model returns to the default layout once trained, as it
     # loads from the cache.

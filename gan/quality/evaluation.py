@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from gan.data import default_data_dir, load_dataset
+from gan.data import Dataset, default_data_dir, load_dataset
+from gan.data.folder import is_user_data, load_user_data
 from gan.data.images import normalize
 from gan.errors import GanError
 from gan.files.atomic import write_text
-from gan.models.inputs import Image, Signature, as_called
+from gan.models.inputs import Image, Labels, Signature, as_called
 from gan.models.spec import load_architecture
 from gan.quality.classifier import REQUIRED_ACCURACY, load_or_train_classifier
 from gan.quality.metrics import FCD_LABEL, evaluate, random_subset, real_reference
+from gan.quality.user_classifier import folder_classifier, load_user_classifier
 from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
 from gan.runs.trained import load_trained_run
 from gan.train.config import check_seed
@@ -40,11 +43,13 @@ def evaluate_run(
     precision: str = "fp32",
     baseline: Generator | None = None,
     save: bool = True,
+    judge: Judge | None = None,
 ) -> dict:
     """FCD, classifier score and coverage of `n` images of `generator` (default: the run's own G,
     eager; `backend` and `precision` name what it runs on), and the real-data floor; saved to
     eval.json (eval-PRECISION.json for a reduced precision). With a `baseline` G, its quality on
-    the same z too, under "baseline" (what a reduced precision is compared with)."""
+    the same z too, under "baseline" (what a reduced precision is compared with). `judge`: the
+    classifier of a run on the user's own images (they have no pinned one)."""
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT_JSON).exists():
         raise GanError(f"{run_dir} has no checkpoint ({CHECKPOINT_JSON}); train it first with gan train")
@@ -54,14 +59,35 @@ def evaluate_run(
     config = load_checkpoint(run_dir).config
     architecture, _ = load_architecture(config.arch)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    data = _dataset_for(run_dir, config.dataset, dataset, architecture, data_dir, log)
-    classifier, classifier_meta = load_or_train_classifier(data, data_dir, device, log)
+    data = _dataset_for(run_dir, config, dataset, architecture, data_dir, log)
+    if is_user_data(config.dataset):
+        data, classifier, classifier_meta = _user_judge(
+            data, judge, architecture, data_dir, device, seed, log
+        )
+    elif judge is not None and judge.train:
+        raise GanError(
+            f"--train-classifier is for runs on your own images; {config.dataset} has a pinned classifier"
+        )
+    elif judge is not None and judge.classifier is not None:
+        classifier, classifier_meta = load_user_classifier(
+            judge.classifier, judge.feature_layer, architecture.image_shape, device
+        )
+    else:
+        classifier, classifier_meta = load_or_train_classifier(data, data_dir, device, log)
     if generator is None:
         generator = _eager_generator(run_dir, device)
     # Every input G takes, seeded: noise, and labels spanning the classes of a conditional G.
     args = architecture.signature.draw("generator", n, seed)
+    labels = next(
+        (x for spec, x in zip(architecture.generator_inputs, args) if isinstance(spec, Labels)), None
+    )
+    if labels is not None and (why := labels_beyond(architecture, data, classifier)) is not None:
+        log(why)
+        labels = None
     reference = real_reference(classifier, data.test_images, n)
-    generated = evaluate(classifier, reference, lambda a, b: generator(*(x[a:b] for x in args)).cpu(), n)
+    generated = evaluate(
+        classifier, reference, lambda a, b: generator(*(x[a:b] for x in args)).cpu(), n, labels=labels
+    )
     if baseline is not None:
         compared = evaluate(classifier, reference, lambda a, b: baseline(*(x[a:b] for x in args)).cpu(), n)
     floor = None
@@ -91,6 +117,65 @@ def evaluate_run(
     return result
 
 
+def labels_beyond(architecture, data, classifier) -> str | None:
+    """Why a conditional G's label accuracy cannot be read from the classifier: its classes are
+    not the G's (a user's classifier may know other classes than the data's)."""
+    spec = next(s for s in architecture.generator_inputs if isinstance(s, Labels))
+    known = getattr(classifier, "num_classes", None) or classifier.head.out_features
+    if spec.num_classes != known or known != len(data.classes):
+        return (
+            f"{architecture.name!r} takes {spec.num_classes} classes and the classifier knows {known}: "
+            "label accuracy is not measured"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Which classifier measures a run on the user's own images: their TorchScript file (with the
+    submodule giving its features), or the toolkit's trained on the folder's classes."""
+
+    classifier: Path | None = None
+    feature_layer: str | None = None
+    train: bool = False
+
+    def __post_init__(self):
+        if self.feature_layer is not None and self.classifier is None:
+            raise GanError("--feature-layer names a layer of --classifier; give that too")
+        if self.classifier is not None and self.train:
+            raise GanError("give --classifier (yours) or --train-classifier (the toolkit's), not both")
+
+
+def _user_judge(data, judge: Judge | None, architecture, data_dir: Path, device, seed: int, log):
+    """(the folder split into two halves, the classifier, its record). The halves stand in for
+    the bundled datasets' train and test splits: the reference, and the real-vs-real floor."""
+    judge = judge or Judge()
+    if judge.classifier is None and not judge.train:
+        raise GanError(
+            f"{data.name} has no pinned classifier, so there is no FCD to give: pass --classifier "
+            "MODEL.pt (your TorchScript classifier; --feature-layer names its feature backbone) or "
+            "--train-classifier (the toolkit's, trained on the folder's classes)"
+        )
+    order = torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(seed))
+    first, second = order[: len(order) // 2], order[len(order) // 2 :]
+    halves = Dataset(
+        data.name,
+        data.classes,
+        data.train_images[first],
+        data.train_labels[first],
+        data.train_images[second],
+        data.train_labels[second],
+        data.source,
+    )
+    if judge.classifier is not None:
+        classifier, meta = load_user_classifier(
+            judge.classifier, judge.feature_layer, architecture.image_shape, device
+        )
+    else:
+        classifier, meta = folder_classifier(halves, halves, data_dir, device, log)
+    return halves, classifier, meta
+
+
 def eval_json(precision: str = "fp32") -> str:
     return EVAL_JSON if precision == "fp32" else f"eval-{precision}.json"
 
@@ -101,13 +186,15 @@ def _classifier_record(meta: dict, dataset: str) -> dict:
         "version": meta.get("version", f"local-{meta['sha256'][:12]}"),
         "source": meta.get("source", "trained here"),
         "test_accuracy": meta["test_accuracy"],
-        "required_accuracy": REQUIRED_ACCURACY[dataset],
+        "required_accuracy": REQUIRED_ACCURACY.get(dataset),
         "sha256": meta["sha256"],
     }
 
 
-def _dataset_for(run_dir: Path, trained_on: str, asked: str | None, architecture, data_dir: Path, log):
-    """The run's dataset, if its classifier can judge this architecture's images."""
+def _dataset_for(run_dir: Path, config, asked: str | None, architecture, data_dir: Path, log):
+    """The run's dataset (a user's images as they were trained on), if a classifier can judge this
+    architecture's images."""
+    trained_on = config.dataset
     if asked is not None and asked != trained_on:
         raise GanError(
             f"{run_dir} was trained on {trained_on}, not {asked}; its quality can only "
@@ -117,6 +204,16 @@ def _dataset_for(run_dir: Path, trained_on: str, asked: str | None, architecture
         raise GanError(
             f"gan eval measures generators of noise (and class labels); {architecture.name!r} turns a "
             "source image into its own, and there is no dataset of source images to draw from"
+        )
+    if is_user_data(trained_on):
+        return load_user_data(
+            Path(trained_on),
+            architecture.image_shape,
+            data_dir,
+            limit=config.limit,
+            seed=config.seed,
+            skip_bad=config.skip_bad_images,
+            log=log,
         )
     data = load_dataset(trained_on, data_dir, log=log)
     data_shape = (1, *data.test_images.shape[1:])

@@ -29,6 +29,10 @@ class Quality:
     coverage_kl: float
     class_histogram: list[float]
     n: int
+    # A conditional G: the share of its images the classifier assigns to the class they were asked
+    # for, over all and per class (None for a G without labels).
+    label_accuracy: float | None = None
+    label_accuracy_per_class: list[float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,19 +83,30 @@ def evaluate(
     reference: FrechetInceptionDistance,
     make_images: Callable[[int, int], torch.Tensor],
     n: int,
+    labels: torch.Tensor | None = None,
 ) -> Quality:
-    """`make_images(a, b)` returns images a..b-1 in [-1, 1]; `reference` holds the real features."""
+    """`make_images(a, b)` returns images a..b-1 in [-1, 1]; `reference` holds the real features.
+    `labels`: the classes a conditional G was asked for, image by image."""
     reference.reset()  # keeps the real features (reset_real_features=False), drops earlier fakes
     probabilities = _feed(reference, make_images, n, real=False, classifier=classifier)
     fcd = float(reference.compute())
+    classes = probabilities.shape[1]
     marginal = probabilities.mean(0)
     kl_each = (probabilities * (probabilities.clamp_min(1e-12).log() - marginal.log())).sum(1)
-    histogram = torch.bincount(probabilities.argmax(1), minlength=10).double() / len(probabilities)
-    coverage_kl = float((histogram * (histogram.clamp_min(1e-12) / 0.1).log()).sum())
+    predicted = probabilities.argmax(1)
+    histogram = torch.bincount(predicted, minlength=classes).double() / len(probabilities)
+    coverage_kl = float((histogram * (histogram.clamp_min(1e-12) * classes).log()).sum())
+    accuracy, per_class = None, None
+    if labels is not None:
+        hits = (predicted == labels.cpu()).double()
+        accuracy = float(hits.mean())
+        per_class = [round(float(hits[labels.cpu() == c].mean()), 4) for c in range(classes)]
     return Quality(
         fcd=fcd,
         classifier_score=float(math.exp(kl_each.mean())),
         coverage_kl=coverage_kl,
         class_histogram=[round(float(h), 4) for h in histogram],
         n=n,
+        label_accuracy=accuracy,
+        label_accuracy_per_class=per_class,
     )

@@ -20,8 +20,10 @@ def quality_rows(results: list[dict]) -> list[list[str]]:
                 f"{g['classifier_score']:.2f}",
                 f"{floor['classifier_score']:.2f}" if floor else "",
                 f"{g['coverage_kl']:.3f}",
+                f"{g['label_accuracy']:.1%}" if g.get("label_accuracy") is not None else "",
                 f"{r['n']}",
-                f"{r['classifier']['test_accuracy']:.1%}",
+                # A user's own classifier comes without a measured accuracy.
+                f"{accuracy:.1%}" if (accuracy := r["classifier"]["test_accuracy"]) is not None else "",
             ]
         )
     return rows
@@ -35,6 +37,7 @@ QUALITY_COLUMNS = [
     "classifier score",
     "score of real data",
     "coverage KL to uniform",
+    "label accuracy",
     "n",
     "classifier accuracy",
 ]
@@ -56,3 +59,12 @@ def quality_markdown(results: list[dict]) -> str:
     lines = ["| " + " | ".join(QUALITY_COLUMNS) + " |", "|" + "---|" * len(QUALITY_COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in quality_rows(results)]
     return "\n".join(lines)
+
+
+def label_accuracy_line(result: dict) -> str | None:
+    """A conditional G's accuracy per class ("Bag 91%, ..."), or None for a G without labels."""
+    per_class = result["generated"].get("label_accuracy_per_class")
+    if per_class is None:
+        return None
+    names = result.get("classes") or [str(c) for c in range(len(per_class))]
+    return "label accuracy per class: " + ", ".join(f"{n} {a:.0%}" for n, a in zip(names, per_class))

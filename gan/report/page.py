@@ -16,7 +16,7 @@ from gan.errors import GanError
 from gan.files.atomic import write_text
 from gan.files.listing import check_listed_files, check_listing
 from gan.files.ownership import EXPORT_FORMAT
-from gan.quality.table import quality_markdown
+from gan.quality.table import label_accuracy_line, quality_markdown
 from gan.report.html import page
 from gan.report.tables import bench_markdown, parity_markdown, settings_markdown, trade_off_markdown
 from gan.runs.checkpoint import CHECKPOINT_JSON
@@ -104,12 +104,16 @@ def _quality(run_dir: Path) -> Section:
         return "Quality", f"not measured yet: `gan eval {run_dir}`"
     result = _json(run_dir / "eval.json", "re-run gan eval")
     classifier = result["classifier"]
+    accuracy = classifier["test_accuracy"]
+    measured = f"{accuracy:.1%} test accuracy" if accuracy is not None else "its accuracy not measured here"
+    per_class = label_accuracy_line(result)
     return "Quality", quality_markdown([result]) + (
         f"\n\nFCD is the Fréchet distance in the penultimate features of the feature classifier "
-        f"{classifier.get('version', 'trained here')} ({classifier['test_accuracy']:.1%} test "
-        f"accuracy); it compares only with figures of the same classifier, and is not comparable to "
-        f"published Inception-FID. The floor is real train vs real test images at the same n. "
+        f"{classifier.get('version', 'trained here')} ({measured}); it compares only with figures "
+        f"of the same classifier, and is not comparable to published Inception-FID. The floor is "
+        f"real train vs real test images at the same n (two halves of your own images). "
         f"Predicted class shares: {result['generated']['class_histogram']}."
+        + (f"\n\nThe conditional G's {per_class[0].lower()}{per_class[1:]}." if per_class else "")
     )
 
 
