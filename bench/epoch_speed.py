@@ -7,8 +7,10 @@ Each row trains the seed's MLP GAN on Fashion-MNIST at batch 64 in this one proc
 ratios are comparable even on a noisy shared machine; absolute seconds are not, across runs.
 An epoch is its steps plus its end (grid, losses.csv, checkpoint, any drawing), as a user waits
 for it. The breakdown sets the compiled row's steps against the bench's own timing of one
-compiled iteration (`gan bench --workloads train --backends compile-step`): what is left is the
-loop's overhead per step.
+compiled iteration (`gan bench --workloads train --backends compile-step`), and measures the loop's
+own overhead per step directly: `gan train`'s epoch loop and the bench's repeated call of the same
+compiled step, alternated in short rounds so that a machine whose speed drifts (a shared host)
+slows both alike.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +37,8 @@ from gan.data import load_dataset
 from gan.device import cpu_model
 from gan.models.builtins import mlp
 from gan.train.config import TrainConfig
-from gan.train.loop import train
+from gan.train.distributed import World
+from gan.train.loop import run_epoch, set_up, train
 from gan.train.loss import GanLoss
 
 
@@ -70,6 +74,35 @@ def time_gan_train(compile: bool, gemm: str, epochs: int, data_dir: Path | None)
     )
 
 
+def loop_overhead_ms(data_dir: Path | None, steps: int = 200, rounds: int = 7) -> tuple[float, float]:
+    """(median ms per step of `gan train`'s epoch loop beyond the bench's call of the same
+    compiled step, and that call's median ms), from `rounds` alternations of `steps` steps each."""
+    config = TrainConfig(epochs=rounds + 1, limit=steps * 64, gemm="aten")
+    with tempfile.TemporaryDirectory(prefix="gan-overhead-") as tmp:
+        state = set_up(
+            config,
+            Path(tmp) / "run",
+            torch.device("cpu"),
+            World(),
+            data_dir=data_dir,
+            resume=False,
+            force=False,
+            console=Console(quiet=True),
+        )
+        run_epoch(state, 1, lambda *_: None)  # compiles
+        real, z = state.images[:64].clone(), torch.randn(64, *state.architecture.z_shape)
+        loop_ms, call_ms = [], []
+        for epoch in range(2, rounds + 2):
+            started = time.perf_counter()
+            run_epoch(state, epoch, lambda *_: None)
+            loop_ms.append((time.perf_counter() - started) / steps * 1e3)
+            started = time.perf_counter()
+            for _ in range(steps):
+                state.step(real, z)  # as the bench's compile-step row calls it
+            call_ms.append((time.perf_counter() - started) / steps * 1e3)
+    return statistics.median(a - b for a, b in zip(loop_ms, call_ms)), statistics.median(call_ms)
+
+
 def compiled_iteration_ms(batch: int = 64) -> tuple[float, int]:
     """(median ms, FLOPs) of one compiled training iteration of the seed's MLP, as `gan bench`
     times its compile-step row: on synthetic data, the call repeated."""
@@ -89,30 +122,27 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset("fashion-mnist", args.data_dir)
     with console.status("tutorial loop (torchvision dataset + DataLoader)"):
         tutorial = statistics.median(time_tutorial_epoch(dataset) for _ in range(args.epochs))
-    timings, iteration_ms = {}, []
+    timings = {}
     for compile, gemm in ((False, "aten"), (False, "onednn"), (False, "auto"), (True, "auto")):
         label = f"gan train --{'' if compile else 'no-'}compile --gemm {gemm}"
-        if compile:
-            # Timed just before and just after the epochs it is set against, and the faster kept:
-            # on a noisy machine this errs towards a larger loop overhead, never a smaller one.
-            with console.status("one compiled iteration, as gan bench times it"):
-                iteration_ms.append(compiled_iteration_ms())
         with console.status(label):
             timings[label] = time_gan_train(compile, gemm, args.epochs, args.data_dir)
     with console.status("one compiled iteration, as gan bench times it"):
-        iteration_ms.append(compiled_iteration_ms())
-    (fastest_ms, iteration_flops), slowest_ms = min(iteration_ms), max(ms for ms, _ in iteration_ms)
+        iteration_ms, iteration_flops = compiled_iteration_ms()
+    with console.status("the epoch loop against the bench's call of the same step, alternated"):
+        overhead_ms, call_ms = loop_overhead_ms(args.data_dir)
     peak = matmul_peak_gflops(torch.device("cpu"), quick=True)
     console.print(_speed_table(tutorial, timings, peak))
     for label, timing in timings.items():
         if "auto" in label:
             console.print(f"{label}: GEMM engine {timing.gemm}")
     compiled = timings["gan train --compile --gemm auto"]
-    console.print(_breakdown(compiled, fastest_ms, iteration_flops, peak))
+    console.print(_breakdown(compiled, iteration_ms, overhead_ms, iteration_flops, peak))
     console.print(
-        f"[dim]The compiled iteration measured {fastest_ms:.3f} and {slowest_ms:.3f} ms, before and after "
-        "the epochs; the faster is used. A spread near the overhead means the machine was too noisy "
-        "to tell it."
+        f"[dim]Loop overhead: gan train's epoch loop minus the bench's call of the same compiled "
+        f"step ({call_ms:.3f} ms a call there), alternated in rounds of 200 steps, median of 7. The "
+        "last row is what the parts measured apart do not account for: the machine's speed drifting "
+        "between them."
     )
 
 
@@ -136,11 +166,12 @@ def _speed_table(tutorial: float, timings: dict[str, EpochTiming], peak: dict) -
     return table
 
 
-def _breakdown(timing: EpochTiming, iteration_ms: float, iteration_flops: int, peak: dict) -> Table:
+def _breakdown(
+    timing: EpochTiming, iteration_ms: float, overhead_ms: float, iteration_flops: int, peak: dict
+) -> Table:
     """Where `gan train --compile`'s epoch goes: the compiled iterations, the loop around them,
-    the epoch's end."""
-    in_graph = timing.steps * iteration_ms / 1e3
-    overhead_ms = (timing.steps_s - in_graph) / timing.steps * 1e3
+    the epoch's end, and what separate measurements leave unexplained."""
+    in_graph, in_loop = (timing.steps * ms / 1e3 for ms in (iteration_ms, overhead_ms))
     gflops = iteration_flops / (iteration_ms / 1e3) / 1e9
     table = Table(
         title=f"Where an epoch of gan train --compile goes ({timing.steps} steps, "
@@ -148,18 +179,19 @@ def _breakdown(timing: EpochTiming, iteration_ms: float, iteration_flops: int, p
     )
     for column in ("part", "seconds", "per step (ms)"):
         table.add_column(column, justify="left" if column == "part" else "right")
-    table.add_row(
-        f"compiled iterations ({gflops:.0f} GFLOP/s, {100 * gflops / peak['gflops']:.0f}% of peak)",
-        f"{in_graph:.2f}",
-        f"{iteration_ms:.3f}",
+    rest = timing.steps_s - in_graph - in_loop
+    rows = (
+        (
+            f"compiled iterations ({gflops:.0f} GFLOP/s, {100 * gflops / peak['gflops']:.0f}% of peak)",
+            in_graph,
+        ),
+        ("loop overhead, measured alternately", in_loop),
+        ("epoch's end (grid, losses, checkpoint)", timing.artifacts_s),
+        ("unaccounted (the machine's drift)", rest),
+        ("epoch", timing.epoch_s),
     )
-    table.add_row(
-        "loop overhead (the rest of the steps' time)",
-        f"{timing.steps_s - in_graph:.2f}",
-        f"{overhead_ms:.3f}",
-    )
-    table.add_row("epoch's end (grid, losses, checkpoint)", f"{timing.artifacts_s:.2f}", "")
-    table.add_row("epoch", f"{timing.epoch_s:.2f}", f"{timing.epoch_s / timing.steps * 1e3:.3f}")
+    for part, seconds in rows:
+        table.add_row(part, f"{seconds:.2f}", f"{seconds / timing.steps * 1e3:.3f}")
     return table
 
 

@@ -136,7 +136,7 @@ def train(
     if not world.is_main:
         console = Console(quiet=True)
     try:
-        state = _set_up(
+        state = set_up(
             config, run_dir, device, world, data_dir=data_dir, resume=resume, force=force, console=console
         )
         if not world.is_main:
@@ -150,7 +150,7 @@ def train(
         leave()
 
 
-def _set_up(
+def set_up(
     config: TrainConfig,
     run_dir: Path,
     device: torch.device,
@@ -161,7 +161,8 @@ def _set_up(
     force: bool,
     console: Console,
 ) -> TrainingState:
-    """Checks every input before anything is written, then builds models, optimizers and step."""
+    """Checks every input before anything is written, then builds models, optimizers and step.
+    With `run_epoch`, the pieces of `train` that gan.bench.epoch_speed times on their own."""
     checkpoint = load_checkpoint(run_dir) if resume else None
     if checkpoint is not None:
         config = _resumed_config(checkpoint.config, config)
@@ -433,7 +434,7 @@ def _train_epochs(state: TrainingState, console: Console) -> TrainResult:
                 )
                 started = time.perf_counter()
                 try:
-                    stats = _run_epoch(state, epoch, functools.partial(_show, progress, task))
+                    stats = run_epoch(state, epoch, functools.partial(_show, progress, task))
                 except KeyboardInterrupt:
                     result.interrupted = True
                     break
@@ -453,8 +454,9 @@ def _train_epochs(state: TrainingState, console: Console) -> TrainResult:
     return result
 
 
-def _run_epoch(state: TrainingState, epoch: int, report) -> torch.Tensor:
-    """One pass over the data: returns each step's stats, as global means over all ranks."""
+def run_epoch(state: TrainingState, epoch: int, report) -> torch.Tensor:
+    """One pass over the data: returns each step's stats, as global means over all ranks.
+    `report(done, latest)` is called every REPORT_EVERY steps (the progress bar)."""
     config, world, device = state.config, state.world, state.device
     batch, steps = config.batch_size, state.steps_per_epoch
     # Each step gathers its batch through the permutation: no shuffled copy of the dataset is made.
@@ -469,11 +471,13 @@ def _run_epoch(state: TrainingState, epoch: int, report) -> torch.Tensor:
         rows = order[i * batch : (i + 1) * batch]
         mine = full_slice if len(rows) == batch else world.local_slice(len(rows))
         share = (mine.stop - mine.start) / len(rows)
-        rows = rows[mine]
+        if world.distributed:
+            rows = rows[mine]
+        # index_select, not images[rows]: 10 us for 64 MNIST rows where indexing takes 60.
         stats[i] = state.step(
-            state.images[rows],
+            state.images.index_select(0, rows),
             noise[i, mine],
-            None if state.labels is None else state.labels[rows],
+            None if state.labels is None else state.labels.index_select(0, rows),
             share=share,
             mix=None if mix is None else mix[i, mine],
             update_g=(state.global_step + i + 1) % state.loss.n_critic == 0,
