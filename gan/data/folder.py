@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from gan.errors import GanError
@@ -130,6 +130,8 @@ def decode_all(
             for i in indices:
                 try:
                     images[i] = fit_image(decode(read(i), shape[0]), shape)
+                except UnidentifiedImageError:
+                    bad.append((i, "not an image Pillow can read"))
                 except (ValueError, OSError, SyntaxError, Image.DecompressionBombError) as error:
                     bad.append((i, (str(error).splitlines() or [type(error).__name__])[0][:120]))
         return bad
