@@ -91,4 +91,9 @@ def test_cgan_makes_the_class_it_is_asked_for_from_its_label():
     assert not torch.allclose(images[:4], images[4:])  # the same z, other classes
     assert not torch.allclose(discriminator(images, labels), discriminator(images, labels.flip(0)))
     linears = [(m.in_features, m.out_features) for m in generator.modules() if isinstance(m, torch.nn.Linear)]
-    assert linears == [(110, 128), (128, 784)]
+    assert linears == [(100, 128), (128, 784)] and generator.label.weight.shape == (10, 128)
+    # The label's embedding is the first layer's weights of a concatenated one-hot code, exactly.
+    one_hot = torch.nn.functional.one_hot(labels, 10).float()
+    weights = torch.cat([generator.project.weight, generator.label.weight.t()], dim=1)
+    first = torch.cat([z, one_hot], dim=1) @ weights.t() + generator.project.bias
+    torch.testing.assert_close(first, generator.project(z) + generator.label(labels))
