@@ -16,6 +16,7 @@ Two ways to run it, with identical semantics and one shared optimizer state:
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 
 import torch
@@ -70,7 +71,7 @@ class GanStep:
         # live on the device, and reading them would synchronise every step.
         self._rates_from_host = on_cpu
         self._compiled = (
-            torch.compile(self._functional_iteration, options={"cpp_wrapper": on_cpu})
+            torch.compile(_own_copy(self._functional_iteration), options={"cpp_wrapper": on_cpu})
             if compile and not self.compile_skipped
             else None
         )
@@ -257,6 +258,18 @@ class GanStep:
                 self.loss.mean_output(fake_out_g.detach()),
             ]
         )
+
+
+def _own_copy(method):
+    """`method` with a code object of its own. Dynamo keeps compiled graphs per code object, so
+    every GanStep of a process would otherwise share one cache, and the guard-skipping call could
+    be handed the graph of another step (one whose object id a new step reuses). With its own
+    code, a step's cache holds its graph alone."""
+    function = method.__func__
+    copy = types.FunctionType(
+        function.__code__.replace(), function.__globals__, function.__name__, function.__defaults__
+    )
+    return types.MethodType(copy, method.__self__)
 
 
 def _eager_reason(generator: nn.Module, discriminator: nn.Module, loss: GanLoss) -> str | None:

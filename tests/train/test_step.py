@@ -1,6 +1,8 @@
 """The GAN step: the compiled whole iteration computes the eager one, Adam at host rates is torch's
 Adam, and D's concatenated real+fake pass changes no gradient."""
 
+import gc
+
 import torch
 from helpers import fresh_models, gan_step
 
@@ -21,6 +23,11 @@ def test_compiled_step_matches_eager_step():
             stats.append(step(real, torch.randn(batch, 100, generator=rng), share=share))
         return [*generator.parameters(), *discriminator.parameters(), *stats]
 
+    # Another compiled step first, gone by the time the tested one compiles (whose object may
+    # reuse its id): each step keeps its own graph cache (below), so the guard-skipping calls
+    # still run the tested step's graph.
+    trained(True)
+    gc.collect()
     for eager, compiled in zip(trained(False), trained(True), strict=True):
         torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-4)
 
@@ -62,3 +69,15 @@ def test_concatenated_d_pass_equals_two_passes():
         grads.append([p.grad for p in discriminator.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_each_step_compiles_its_own_copy_of_the_iteration():
+    """Dynamo caches graphs per code object; a step's guard-skipping call must only ever find
+    its own graph there, so each step compiles a copy of the iteration's code."""
+    from gan.train.step import GanStep, _own_copy
+
+    _, generator, discriminator = fresh_models("mlp")
+    step = gan_step(generator, discriminator)
+    copy = _own_copy(step._functional_iteration)
+    assert copy.__func__.__code__ is not GanStep._functional_iteration.__code__
+    assert copy.__self__ is step and copy.__func__.__code__ == GanStep._functional_iteration.__code__
