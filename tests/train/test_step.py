@@ -11,16 +11,23 @@ from gan.train.adam import make_optimizer
 
 def test_compiled_step_matches_eager_step():
     """After its first call the compiled step skips dynamo's guard checks; a batch of another
-    size or share in between must still run eagerly, not through the graph built for 64."""
+    size or share, or noise that is a view, in between must still run eagerly (or guarded), not
+    through the graph built for 64 fresh tensors."""
 
     def trained(compile: bool) -> list[torch.Tensor]:
         _, generator, discriminator = fresh_models("mlp")
         step = gan_step(generator, discriminator, compile=compile)
         rng = torch.Generator().manual_seed(0)
         stats = []
-        for batch, share in ((64, 1.0), (64, 1.0), (32, 1.0), (64, 1.0), (64, 0.5), (64, 1.0)):
+        calls = ((64, 1.0, False), (64, 1.0, False), (32, 1.0, False), (64, 1.0, True), (64, 0.5, False))
+        for batch, share, view in (*calls, (64, 1.0, False)):
             real = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8, generator=rng)
-            stats.append(step(real, torch.randn(batch, 100, generator=rng), share=share))
+            z = (
+                torch.randn(1, batch, 100, generator=rng)[0]
+                if view
+                else torch.randn(batch, 100, generator=rng)
+            )
+            stats.append(step(real, z, share=share))
         return [*generator.parameters(), *discriminator.parameters(), *stats]
 
     # Another compiled step first, gone by the time the tested one compiles (whose object may
