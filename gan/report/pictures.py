@@ -78,29 +78,35 @@ def read_losses(path: Path) -> list[dict[str, float]]:
 def plot_losses(rows: list[dict[str, float]], steps_per_epoch: int, path: Path) -> None:
     """Loss_D and Loss_G per step (a faint band) with a per-epoch-smoothed line, and D's outputs.
 
-    `gan train` redraws this after every epoch, so it is kept cheap: the per-step losses are drawn
-    as a min-max band over at most ~1000 buckets rather than one vertex per step, and the figure
-    is laid out once."""
+    Kept cheap, as `gan train` redraws it: beyond ~1000 steps the per-step losses are drawn as a
+    min-max band over ~1000 buckets rather than one vertex per step, and the figure is laid out
+    once."""
     steps = [row["step"] for row in rows]
     fig, (ax_loss, ax_prob) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, layout="constrained")
     window = max(1, steps_per_epoch // 10)
     for key, label, color in (("loss_d", "Loss_D", "tab:blue"), ("loss_g", "Loss_G", "tab:orange")):
         values = [row[key] for row in rows]
-        ax_loss.fill_between(*_min_max_band(steps, values), color=color, alpha=0.2, linewidth=0)
+        if len(values) <= MAX_POINTS:  # few enough to draw each step
+            ax_loss.plot(steps, values, color=color, alpha=0.25, linewidth=0.6)
+        else:
+            ax_loss.fill_between(*_min_max_band(steps, values), color=color, alpha=0.25, linewidth=0)
         ax_loss.plot(*_thinned(steps, _moving_average(values, window)), color=color, label=label)
     ax_loss.set_ylabel("loss")
     ax_loss.legend(loc="upper right")
+    outputs = {key: [row[key] for row in rows] for key in ("d_x", "d_g_z")}
     for key, label, color in (("d_x", "D(x)", "tab:green"), ("d_g_z", "D(G(z))", "tab:red")):
-        smoothed = _moving_average([row[key] for row in rows], window)
-        ax_prob.plot(*_thinned(steps, smoothed), color=color, label=label)
-    ax_prob.set_ylim(0, 1)
-    ax_prob.set_ylabel("mean D output")
+        ax_prob.plot(*_thinned(steps, _moving_average(outputs[key], window)), color=color, label=label)
+    if all(0 <= v <= 1 for values in outputs.values() for v in values):
+        ax_prob.set_ylim(0, 1)
+        ax_prob.set_ylabel("mean D output (P(real))")
+    else:  # hinge and WGAN-GP: D's raw score, unbounded
+        ax_prob.set_ylabel("mean D score")
     ax_prob.set_xlabel("step")
     ax_prob.legend(loc="upper right")
     for ax in (ax_loss, ax_prob):
         for epoch_start in range(0, int(max(steps, default=0)) + 1, max(1, steps_per_epoch)):
             ax.axvline(epoch_start, color="0.85", linewidth=0.5, zorder=0)
-    fig.suptitle("Training losses (band: per-step range; line: moving average)")
+    fig.suptitle("Training losses (faint: per step, or their range; solid: moving average)")
     save_figure(fig, path, laid_out=True)
 
 
