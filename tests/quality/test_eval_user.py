@@ -85,6 +85,7 @@ def test_a_users_torchscript_classifier_measures_with_its_named_features(folder_
     )
 
 
+@pytest.mark.slow  # a training run and an eval (~3 s); CI runs the slow tier too
 def test_the_cgan_is_judged_on_the_class_it_was_asked_for(tmp_path, data_dir):
     run = tmp_path / "run"
     trained = gan(

@@ -48,6 +48,8 @@ def test_a_conditional_gan_trains_on_its_folder_with_hinge_loss(tmp_path, clothe
     assert grid.size == ((8 * 34 + 2) * 2, (10 * 34 + 2) * 2) and grid.mode == "RGB"
 
 
+# Three short runs (~5 s): the slow tier, which CI runs too.
+@pytest.mark.slow
 def test_a_conditional_run_resumes_bit_for_bit(tmp_path, clothes):
     straight = colour_run(tmp_path / "straight", clothes, epochs=2).run_dir
     colour_run(tmp_path / "resumed", clothes, epochs=1)

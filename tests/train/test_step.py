@@ -1,8 +1,6 @@
 """The GAN step: the compiled whole iteration computes the eager one, Adam at host rates is torch's
 Adam, and D's concatenated real+fake pass changes no gradient."""
 
-import gc
-
 import torch
 from helpers import fresh_models, gan_step
 
@@ -30,11 +28,6 @@ def test_compiled_step_matches_eager_step():
             stats.append(step(real, z, share=share))
         return [*generator.parameters(), *discriminator.parameters(), *stats]
 
-    # Another compiled step first, gone by the time the tested one compiles (whose object may
-    # reuse its id): each step keeps its own graph cache (below), so the guard-skipping calls
-    # still run the tested step's graph.
-    trained(True)
-    gc.collect()
     for eager, compiled in zip(trained(False), trained(True), strict=True):
         torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-4)
 
