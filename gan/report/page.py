@@ -44,7 +44,12 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
             *_bench(run_dir, bench),
             ("Environment", settings_markdown(_environment(config, manifest, bench))),
         ]
-        trained = "imported weights" if "imported" in config else f"on {config['dataset']}"
+        # A run of an older toolkit records no loss: it trained with BCE.
+        loss = config.get("loss") or "bce"
+        critic = f", {config['n_critic']} D steps per G step" if (config.get("n_critic") or 1) > 1 else ""
+        trained = (
+            "imported weights" if "imported" in config else f"on {config['dataset']} with {loss}{critic}"
+        )
         title = f"GAN report: {config['arch']} {trained}, {run_dir.name}"
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise GanError(

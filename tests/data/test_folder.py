@@ -64,13 +64,18 @@ def test_zip_and_npz_read_like_a_folder(colour_folder, tmp_path):
     assert (from_npz.train_images.int() - 200).abs().max() <= 1  # grey by luma, rounded
 
 
-def test_a_corrupt_image_is_named_and_skipped_only_when_asked(colour_folder, tmp_path):
+def with_a_corrupt_image(colour_folder, tmp_path):
     folder = tmp_path / "copy"
     for path in colour_folder.rglob("*.png"):
         target = folder / path.relative_to(colour_folder)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
     (folder / "Bag" / "00003.png").write_bytes(b"not a png at all")
+    return folder
+
+
+def test_a_corrupt_image_is_named_and_skipped_only_when_asked(colour_folder, tmp_path):
+    folder = with_a_corrupt_image(colour_folder, tmp_path)
     with pytest.raises(
         GanError, match=r"1 of 120 images .* could not be read, first Bag/00003.png .*--skip-bad-images"
     ):
@@ -115,3 +120,14 @@ def test_a_conditional_gan_needs_class_subfolders(tmp_path):
     assert_user_error(result, "is conditional, but")
     assert_user_error(result, "has no classes: put each class's images in a subfolder of its own")
     assert not out.exists()
+
+
+def test_train_refuses_a_corrupt_or_oversized_folder_in_one_line(colour_folder, tmp_path, monkeypatch):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    corrupt = with_a_corrupt_image(colour_folder, tmp_path)
+    result = gan("train", "--arch", COLOUR, "--data", corrupt, "--out", out, "--data-dir", cache)
+    assert_user_error(result, "could not be read, first Bag/00003.png (not an image Pillow can read)")
+    monkeypatch.setattr(folder_module, "available_memory", lambda: 100 * 3 * 32 * 32)
+    result = gan("train", "--arch", COLOUR, "--data", colour_folder, "--out", out, "--data-dir", cache)
+    assert_user_error(result, "about 60 fit: pass --limit 60")
+    assert not out.exists() and not cache.exists()
