@@ -19,14 +19,13 @@ from gan.device import bf16_problem
 from gan.export.backends import BackendSpec, NotApplicable, Unavailable, backend_spec
 from gan.export.backends.cudagraph import capture
 from gan.models.architecture import has_batch_statistics
-from gan.models.inputs import Image, Labels, Noise, Signature
+from gan.models.inputs import Labels, Noise, Signature
 from gan.train.adam import make_optimizer
 from gan.train.loss import GanLoss
-from gan.train.step import GanStep
+from gan.train.step import GanStep, why_untrainable
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
 WHOLE_GRAPH_ONLY = "compiled as one whole-iteration graph only (see train iteration)"
-NOT_TRAINABLE = "the GAN step trains a G of noise (and a class label); this G also takes an image"
 
 
 @dataclass
@@ -65,8 +64,8 @@ def make_train_variant(
     if setup.discriminator is None:
         raise NotApplicable("no discriminator: a generator-only model has no training step")
     signature = setup.signature
-    if any(isinstance(spec, Image) for spec in signature.generator_inputs) or None in signature.image_shape:
-        raise NotApplicable(NOT_TRAINABLE)
+    if (why := why_untrainable(signature)) is not None or None in signature.image_shape:
+        raise NotApplicable(why or "the GAN step trains images of one size; this G makes any size")
     training, device = spec.training, setup.device
     generator = copy.deepcopy(setup.generator).to(device).train()
     discriminator = copy.deepcopy(setup.discriminator).to(device).train()

@@ -26,7 +26,7 @@ from gan.errors import GanError
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, prepare_run_dir
 from gan.models.architecture import Architecture
-from gan.models.inputs import Image, Labels, Noise, as_called
+from gan.models.inputs import Labels, Noise, as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import read_losses
 from gan.runs.checkpoint import (
@@ -52,7 +52,7 @@ from gan.train.config import TrainConfig
 from gan.train.distributed import World, join, leave
 from gan.train.gemm_engine import EngineChoice, choose_engine, use_engine
 from gan.train.loss import GanLoss, loss_for
-from gan.train.step import STAT_NAMES, GanStep
+from gan.train.step import STAT_NAMES, GanStep, why_untrainable
 
 # One host sync per this many steps, to refresh the progress bar and catch NaNs early.
 REPORT_EVERY = 25
@@ -554,14 +554,12 @@ def check_trainable(
             f"architecture {architecture.name!r} has no discriminator, so it cannot be trained; "
             "import its weights with `gan import` to export, verify, sample and bench it"
         )
-    inputs = architecture.generator_inputs
-    kinds = sorted(type(spec).__name__ for spec in inputs)
-    if kinds not in (["Noise"], ["Labels", "Noise"]) or any(isinstance(spec, Image) for spec in inputs):
-        takes = ", ".join(spec.name for spec in inputs)
+    if (why := why_untrainable(architecture.signature)) is not None:
         raise GanError(
-            f"architecture {architecture.name!r}: G takes {takes}, but gan train trains a G of noise "
-            "(and a class label) only; train it in your own loop and bring its weights with `gan import`"
+            f"architecture {architecture.name!r}: {why}; train it in your own loop and bring its "
+            "weights with `gan import`"
         )
+    inputs = architecture.generator_inputs
     labels = next((spec for spec in inputs if isinstance(spec, Labels)), None)
     if labels is not None and len(classes) < 2:
         raise GanError(

@@ -25,7 +25,7 @@ from torch.func import functional_call, grad_and_value, vjp
 
 from gan.data.images import normalize
 from gan.models.architecture import has_batch_statistics
-from gan.models.inputs import Labels, Signature
+from gan.models.inputs import IMAGE, Labels, Signature
 from gan.train.adam import adam_at_rates, adam_in_graph, adam_rates
 from gan.train.loss import GanLoss, gradient_penalty
 
@@ -289,6 +289,23 @@ def _eager_reason(generator: nn.Module, discriminator: nn.Module, loss: GanLoss)
         return "trains with WGAN-GP, whose gradient penalty takes a second backward the graph does not hold"
     if loss.n_critic > 1:
         return f"takes {loss.n_critic} D steps per G step, which the one-iteration graph does not hold"
+    return None
+
+
+def why_untrainable(signature: Signature) -> str | None:
+    """Why the GAN step cannot train a G and D called this way, or None: it feeds G one noise
+    input and at most one label input, and D the image and at most those labels."""
+    inputs = signature.generator_inputs
+    kinds = sorted(type(spec).__name__ for spec in inputs)
+    labels = [spec.name for spec in inputs if isinstance(spec, Labels)]
+    if kinds not in (["Noise"], ["Labels", "Noise"]) or not set(signature.discriminator_inputs) <= {
+        IMAGE,
+        *labels,
+    }:
+        return (
+            f"G takes {', '.join(spec.name for spec in inputs)}, but the GAN step trains a G of noise "
+            "(and a class label) and a D of the image (and that label)"
+        )
     return None
 
 

@@ -146,10 +146,13 @@ def check_bench_counts_and_runs_every_input(imported, tmp_path):
         )
     flops = data["config"]["flops"]["4"]
     assert flops["generator"] > 0 and flops["chain"] == flops["generator"] + flops["discriminator"]
-    trains = case == "sngan"  # noise in, image out: the GAN step trains it; the others say why not
+    # Noise (and a label) in, image out: the GAN step trains it; the others say why not.
+    trains = case in ("sngan", "cdcgan")
     assert (rows[("train iteration", "eager")]["status"] == "ok") is trains
-    if trains:  # a spectral-norm D's step, counted and timed
+    if trains:  # a spectral-norm D's or a conditional GAN's step, counted and timed
         assert flops["iteration"] > flops["chain"]
+    else:
+        assert "the GAN step trains a G of noise" in rows[("train iteration", "eager")]["reason"]
 
 
 def test_randomness_inside_forward_is_found_and_named(tmp_path):
@@ -223,5 +226,7 @@ def test_train_refuses_an_image_to_image_gan_in_one_line(tmp_path, data_dir):
     its own, is trained in the user's loop and imported."""
     out = tmp_path / "run"
     result = gan("train", "--arch", CASES["pix2pix"], "--out", out, data_dir=data_dir)
-    assert_user_error(result, "architecture 'pix2pix-w8': G takes source, but gan train trains a G of noise")
+    assert_user_error(
+        result, "architecture 'pix2pix-w8': G takes source, but the GAN step trains a G of noise"
+    )
     assert not out.exists()
