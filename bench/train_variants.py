@@ -94,7 +94,7 @@ def make_train_variant(
     step.concat_d_pass = concat
     if training.whole_step:
         not_applicable = {"d_step": WHOLE_GRAPH_ONLY, "g_step": WHOLE_GRAPH_ONLY}
-        if step.compile_skipped:
+        if step.eager_reason is not None:
             raise NotApplicable(f"this model {step.eager_reason}; see the eager rows")
         return TrainVariant(spec.name, {"iteration": lambda: step(real, z, labels)}, not_applicable)
     runs = {

@@ -172,7 +172,7 @@ def _user_judge(data, judge: Judge | None, architecture, data_dir: Path, device,
             judge.classifier, judge.feature_layer, architecture.image_shape, device
         )
     else:
-        classifier, meta = folder_classifier(halves, halves, data_dir, device, log)
+        classifier, meta = folder_classifier(halves, data_dir, device, log)
     return halves, classifier, meta
 
 

@@ -14,7 +14,6 @@ never seen such images.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from torch import nn
 
 from gan.data import Dataset
 from gan.errors import GanError
-from gan.files.hashing import sha256_file
+from gan.files.hashing import sha256_arrays, sha256_file
 from gan.quality.classifier import _load_checked, save_classifier, train_classifier
 
 
@@ -81,38 +80,26 @@ def load_user_classifier(
 
 
 def folder_classifier(
-    data: Dataset, held_out: Dataset, data_dir: Path, device: torch.device, log: Callable[[str], None]
+    data: Dataset, data_dir: Path, device: torch.device, log: Callable[[str], None]
 ) -> tuple[nn.Module, dict]:
-    """The toolkit's classifier trained on the folder's classes (its accuracy measured on
-    `held_out`), from the cache beside the data when it was trained before on the same images."""
+    """The toolkit's classifier trained on `data`'s train split (the folder's classes) and
+    checked on its test split, from the cache beside the data when it was trained before on the
+    same images (keyed by their bytes, so a changed folder trains a new one)."""
     if len(data.classes) < 2:
         raise GanError(
             f"--train-classifier learns the folder's classes, but {data.name} has none: put each class's "
             "images in a subfolder of its own, or give --classifier"
         )
-    key = hashlib.sha256(
-        json.dumps([data.name, list(data.classes), list(data.train_images.shape)]).encode()
-    ).hexdigest()[:16]
-    weights_path, meta_path = (
-        data_dir / f"classifier-images-{key}.safetensors",
-        data_dir / f"classifier-images-{key}.json",
-    )
+    key = sha256_arrays({"images": data.train_images.numpy(), "labels": data.train_labels.numpy()})[:16]
+    weights_path = data_dir / f"classifier-images-{key}.safetensors"
+    meta_path = weights_path.with_suffix(".json")
     if weights_path.exists() and (found := _load_checked(weights_path, meta_path, device)) is not None:
         return found
     log(
         f"training a feature classifier on the {len(data.classes)} classes of {data.name} "
         f"(cached in {data_dir})"
     )
-    training = Dataset(
-        data.name,
-        data.classes,
-        data.train_images,
-        data.train_labels,
-        held_out.test_images,
-        held_out.test_labels,
-        data.source,
-    )
-    classifier, accuracy = train_classifier(training, device)
+    classifier, accuracy = train_classifier(data, device)
     shape = tuple(data.train_images.shape[1:])
     save_classifier(
         classifier, weights_path, meta_path, data.name, accuracy, "trained here", shape, len(data.classes)

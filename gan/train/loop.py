@@ -419,7 +419,7 @@ def _run_meta(state: TrainingState) -> dict:
 def _train_epochs(state: TrainingState, console: Console) -> TrainResult:
     config = state.config
     result = TrainResult(run_dir=state.run_dir, epochs_completed=state.start_epoch, rank=state.world.rank)
-    if state.step.compile_skipped:
+    if state.step.eager_reason is not None:
         console.print(
             f"[dim]{state.architecture.name} {state.step.eager_reason}; training with the eager step"
         )

@@ -63,7 +63,6 @@ class GanStep:
         self.concat_d_pass = not has_batch_statistics(discriminator)
         # Why this step runs eagerly although compiling was asked for (None: it compiles).
         self.eager_reason = _eager_reason(generator, discriminator, loss) if compile else None
-        self.compile_skipped = self.eager_reason is not None
         # cpp_wrapper calls the generated CPU kernels from C++ rather than Python: at this size the
         # per-call wrapper is a measurable share of the step.
         on_cpu = next(generator.parameters()).device.type == "cpu"
@@ -72,7 +71,7 @@ class GanStep:
         self._rates_from_host = on_cpu
         self._compiled = (
             torch.compile(_own_copy(self._functional_iteration), options={"cpp_wrapper": on_cpu})
-            if compile and not self.compile_skipped
+            if compile and self.eager_reason is None
             else None
         )
         # The shapes, dtypes and batch share the graph was compiled for (see __call__).
