@@ -15,6 +15,7 @@ from gan.errors import GanError
 from gan.files.atomic import atomic_path
 from gan.models.calls import call
 from gan.models.inputs import Signature
+from gan.models.outputs import as_tuple, primary
 
 GOLDEN = "golden.npz"
 
@@ -47,26 +48,44 @@ def make_golden(
     inputs: dict[str, tuple[torch.Tensor, ...]],
     fixed: tuple[torch.Tensor, ...],
     architecture: str,
+    output_names: dict[str, list[str]] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Inputs and eager outputs per case (`parity_cases`), and the fixed grid's inputs and images.
-    `models` are as called."""
+    `models` are as exported; a model that returns several outputs (named by `output_names`, the
+    declared one first) has its declared one under "KEY.output" and each other under
+    "KEY.output.NAME". The chain keeps D's declared output."""
     generator = models["generator"].eval()
     golden = {}
     for name, x in zip(_names(signature, "generator"), fixed):
         golden[f"fixed.{name}"] = x
-    golden["fixed_images"] = _run(generator, fixed, signature, "generator", architecture)
+    golden["fixed_images"] = primary(_run(generator, fixed, signature, "generator", architecture))
     for key, args in inputs.items():
         model = key.split("@")[0]
         for name, x in zip(_names(signature, model), args):
             golden[f"{key}.input.{name}"] = x
         if model == "chain":
-            image = _run(generator, args, signature, "generator", architecture)
+            image = primary(_run(generator, args, signature, "generator", architecture))
             d_args = signature.discriminator_args(args, image)
             discriminator = models["discriminator"].eval()
-            golden[f"{key}.output"] = _run(discriminator, d_args, signature, "discriminator", architecture)
-        else:
-            golden[f"{key}.output"] = _run(models[model].eval(), args, signature, model, architecture)
+            result = _run(discriminator, d_args, signature, "discriminator", architecture)
+            golden[f"{key}.output"] = primary(result)
+            continue
+        results = as_tuple(_run(models[model].eval(), args, signature, model, architecture))
+        golden[f"{key}.output"] = results[0]
+        for name, extra in zip((output_names or {}).get(model, [])[1:], results[1:]):
+            golden[f"{key}.output.{name}"] = extra
     return golden
+
+
+def extra_outputs(
+    golden: dict[str, torch.Tensor], manifest: dict, key: str
+) -> list[tuple[str, torch.Tensor]]:
+    """(name, golden tensor) of each output of `key`'s model after its declared one."""
+    model = key.split("@")[0]
+    if model == "chain":
+        return []
+    names = [o["name"] for o in manifest["models"][model]["outputs"][1:]]
+    return [(name, golden[f"{key}.output.{name}"]) for name in names if f"{key}.output.{name}" in golden]
 
 
 def golden_inputs(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import onnx
 import torch
 from torch import nn
 
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 from gan.files.atomic import atomic_path
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -43,7 +45,7 @@ def export_onnx(
     examples: tuple[torch.Tensor, ...],
     path: Path,
     input_names: list[str],
-    output_name: str,
+    output_names: list[str],
     *,
     free_axes: dict[str, Axes],
     opset: int = DEFAULT_OPSET,
@@ -51,10 +53,11 @@ def export_onnx(
 ) -> None:
     """`dynamo` is torch.export-based (torch's default, needs onnxscript); `torchscript` is legacy.
     `free_axes` names, per input and output, the axes that may vary; every other axis is fixed, and
-    the file says so (the legacy exporter would otherwise label some of them "batch")."""
+    the file says so (the legacy exporter would otherwise label some of them "batch"). A module
+    that returns a tuple gets one named output per tensor."""
     check_opset(exporter, opset)
     module = module.eval()
-    axes = _free_axes_argument(module, exporter, free_axes, [*input_names, output_name])
+    axes = _free_axes_argument(module, exporter, free_axes, list(input_names), list(output_names))
     # The exporters narrate every pass on stdout (and a failing graph on stderr) and warn that the
     # other one exists; none of it helps: a failure is reported in one line below.
     with (
@@ -73,32 +76,39 @@ def export_onnx(
                 tuple(examples),
                 str(tmp),
                 input_names=list(input_names),
-                output_names=[output_name],
+                output_names=list(output_names),
                 opset_version=opset,
                 dynamo=exporter == "dynamo",
                 external_data=False,  # one self-contained file per model
                 **axes,
             )
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise EnvironmentMissing(f"no space left on the device writing {path}") from None
+            raise GanError(_export_failure(exporter, opset, error)) from None
         except Exception as error:
             raise GanError(_export_failure(exporter, opset, error)) from None
         with torch.no_grad():
-            output_shape = tuple(module(*examples).shape)
+            results = module(*examples)
+        results = (results,) if isinstance(results, torch.Tensor) else results
         shapes = {name: tuple(x.shape) for name, x in zip(input_names, examples)} | {
-            output_name: output_shape
+            name: tuple(t.shape) for name, t in zip(output_names, results)
         }
         _name_axes(tmp, shapes, free_axes)
     validate_onnx(path)
 
 
 def _free_axes_argument(
-    module: nn.Module, exporter: str, free_axes: dict[str, Axes], names: list[str]
+    module: nn.Module, exporter: str, free_axes: dict[str, Axes], inputs: list[str], outputs: list[str]
 ) -> dict:
     """The free axes in each exporter's own terms: torch.export Dims for the inputs (one per
     symbol, shared by every input with that axis), or the legacy exporter's dynamic_axes."""
     if exporter != "dynamo":
-        return {"dynamic_axes": {name: dict(free_axes[name]) for name in names}}
+        return {
+            "dynamic_axes": {name: dict(free_axes[name]) for name in [*inputs, *outputs] if free_axes[name]}
+        }
     dims = {symbol: torch.export.Dim(symbol) for axes in free_axes.values() for symbol in axes.values()}
-    shapes = tuple({axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in names[:-1])
+    shapes = tuple({axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in inputs)
     return {"dynamic_shapes": _by_parameter(module, shapes)}
 
 
@@ -111,7 +121,12 @@ def _by_parameter(module: nn.Module, shapes: tuple) -> tuple | dict:
 
 
 def _export_failure(exporter: str, opset: int, error: Exception) -> str:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # the exporter colours its text
+    # The dynamo exporter's first line is generic ("Failed to convert ... Next steps:"); its
+    # summary names the operator: "<class '...DispatchError'>: No ONNX function found for ...".
+    summary = re.search(r"## Exception summary\s+<class '(?:[\w.]+\.)?(\w+)'>: ([^\n]+)", text)
+    first = f"{summary[1]}: {summary[2]}" if summary else (text.splitlines() or [type(error).__name__])[0]
+    first = first[:300]
     hint = ""
     if exporter == "torchscript" and "aten::" in first:
         hint = "; the dynamo exporter (--exporter dynamo, the default) supports more operators"

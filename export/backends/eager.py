@@ -11,6 +11,7 @@ from torch import nn
 
 from gan.device import bf16_problem
 from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run, Training, Unavailable
+from gan.models.outputs import as_tuple
 from gan.train.gemm_engine import onednn_problem, use_engine
 
 
@@ -25,12 +26,16 @@ class TorchBackend(Backend):
         self.autocast = autocast
 
     def bind(self, *inputs: torch.Tensor) -> Run:
+        run = self.bind_all(*inputs)
+        return lambda: run()[0]
+
+    def bind_all(self, *inputs: torch.Tensor):
         inputs = tuple(x.to(self.device) for x in inputs)
         module, device_type, autocast = self.module, self.device.type, self.autocast
 
-        def run() -> torch.Tensor:
+        def run() -> tuple[torch.Tensor, ...]:
             with torch.inference_mode(), torch.autocast(device_type, torch.bfloat16, enabled=autocast):
-                return module(*inputs).float()
+                return tuple(t.float() for t in as_tuple(module(*inputs)))
 
         return run
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from gan.errors import GanError
+from gan.errors import GanError, where_raised
 from gan.models.inputs import IMAGE, Input, Noise, Signature, check_inputs
 from gan.train.config import LOSSES
 
@@ -34,6 +34,9 @@ class Architecture:
     `image_shape` of (C, None, None) is a fully convolutional G; its `Image` input lists the
     sizes to check. A G that draws random numbers inside forward on purpose is declared
     `stochastic`: its exports are compared with it by distribution, not value by value.
+    A G or D that returns several tensors (a tuple, list or dict: attention maps, an auxiliary
+    classifier's logits) declares which one is G's image (`generator_output`, an index or a key)
+    and which is D's score (`discriminator_score`); every output is exported and checked.
     `discriminator_output` says whether D ends in a sigmoid ("probability") or
     not ("logits": a logit, or the raw score of a hinge or WGAN critic); `loss` is what trains
     them ("bce", "hinge" or "wgan-gp", see gan.train.loss). `init_weights`, if given, is applied with
@@ -52,6 +55,8 @@ class Architecture:
     generator_kwargs: Mapping[str, object] = field(default_factory=dict)
     stochastic: bool = False
     loss: str = "bce"
+    generator_output: int | str | None = None
+    discriminator_score: int | str | None = None
 
     def __post_init__(self):
         if not self.generator_inputs:
@@ -81,6 +86,12 @@ class Architecture:
             raise GanError(
                 f"architecture {self.name!r}: loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"
             )
+        for field_name in ("generator_output", "discriminator_score"):
+            value = getattr(self, field_name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+                raise GanError(
+                    f"architecture {self.name!r}: {field_name} is an output's index or key, got {value!r}"
+                )
         if not callable(self.generator) or not (self.discriminator is None or callable(self.discriminator)):
             raise GanError(f"architecture {self.name!r}: generator and discriminator must be callables")
 
@@ -97,6 +108,8 @@ class Architecture:
             self.image_shape,
             tuple(self.generator_kwargs.items()),
             self.stochastic,
+            self.generator_output,
+            self.discriminator_score if self.has_discriminator else None,
         )
 
     @property
@@ -124,15 +137,26 @@ class Architecture:
         try:
             module = factory()
         except Exception as error:
+            hint = ""
+            if isinstance(error, TypeError) and "required positional argument" in str(error):
+                hint = (
+                    "; the factory is called with no arguments: give "
+                    f"functools.partial({_name(factory)}, ...) with the arguments your class needs"
+                )
             raise GanError(
-                f"architecture {self.name!r}: its {role} factory raised {type(error).__name__}: {error}"
-            ) from None
+                f"architecture {self.name!r}: its {role} factory raised {type(error).__name__}: "
+                f"{error}{where_raised(error)}{hint}"
+            ) from error
         if not isinstance(module, nn.Module):
             raise GanError(
                 f"architecture {self.name!r}: its {role} factory returned {type(module).__name__}, "
                 "not a torch.nn.Module"
             )
         return module
+
+
+def _name(factory) -> str:
+    return getattr(factory, "__name__", type(factory).__name__)
 
 
 def _shape(field_name: str, value, name: str, free: bool = False) -> tuple:

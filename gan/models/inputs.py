@@ -104,6 +104,14 @@ class Signature:
     image_shape: tuple[int | None, int | None, int | None]
     generator_kwargs: tuple[tuple[str, object], ...] = ()
     stochastic: bool = False  # G draws random numbers inside forward, on purpose
+    # Which of G's outputs is the image and which of D's is the score, for models that return
+    # several (gan.models.outputs); None: the model returns one tensor.
+    generator_output: int | str | None = None
+    discriminator_score: int | str | None = None
+
+    def selector(self, role: str) -> int | str | None:
+        """The declared output of "generator", or of "discriminator" and "chain" (D's score)."""
+        return self.generator_output if role == "generator" else self.discriminator_score
 
     def inputs(self, role: str) -> tuple[Input, ...]:
         """The declared inputs of "generator", "discriminator" or "chain" (D(G(...)) takes G's)."""
@@ -151,6 +159,8 @@ class Signature:
             "image_shape": list(self.image_shape),
             "generator_kwargs": {k: v for k, v in self.generator_kwargs},
             "stochastic": self.stochastic,
+            "generator_output": self.generator_output,
+            "discriminator_score": self.discriminator_score,
         }
 
     @classmethod
@@ -168,7 +178,15 @@ class Signature:
             image_shape=_dims(values["image_shape"], 3, free=True),
             generator_kwargs=tuple(kwargs.items()),
             stochastic=values.get("stochastic", False) is True,
+            generator_output=_selector(values.get("generator_output")),
+            discriminator_score=_selector(values.get("discriminator_score")),
         )
+
+
+def _selector(value) -> int | str | None:
+    if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"an output is named by an index or a key, got {value!r}")
 
 
 def _input_dict(spec: Input) -> dict:
@@ -223,7 +241,26 @@ class WithKeywords(torch.nn.Module):
 
 
 def as_called(signature: Signature, role: str, module: torch.nn.Module) -> torch.nn.Module:
-    """`module` as the toolkit calls it: G with its fixed keyword arguments, D as it is."""
+    """`module` as the toolkit trains, samples and chains it: G with its fixed keyword arguments,
+    returning its declared output alone (G's image, D's score) when it returns several."""
+    from gan.models.outputs import SelectedOutput
+
+    module = _with_keywords(signature, role, module)
+    selector = signature.selector(role)
+    return module if selector is None else SelectedOutput(module, selector, role)
+
+
+def as_exported(signature: Signature, role: str, module: torch.nn.Module) -> torch.nn.Module:
+    """`module` as it is exported and checked: like `as_called`, but returning every output, the
+    declared one first, when it returns several."""
+    from gan.models.outputs import AllOutputs
+
+    module = _with_keywords(signature, role, module)
+    selector = signature.selector(role)
+    return module if selector is None else AllOutputs(module, selector, role)
+
+
+def _with_keywords(signature: Signature, role: str, module: torch.nn.Module) -> torch.nn.Module:
     if role == "generator" and signature.generator_kwargs:
         return WithKeywords(module, signature.generator_kwargs)
     return module

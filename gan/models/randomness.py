@@ -14,11 +14,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gan.models.outputs import leaves
+
 
 def draws_random_numbers(module: nn.Module, args: Sequence) -> bool:
     """True when two runs on the same inputs under different RNG states disagree."""
-    first, second = (_run_seeded(module, args, seed) for seed in (1, 2))
-    return not torch.equal(first, second)
+    return not _same(module, tuple(args), {})
 
 
 def random_modules(module: nn.Module, args: Sequence) -> list[str]:
@@ -48,10 +49,11 @@ def _run_seeded(module: nn.Module, args: Sequence, seed: int, kwargs: dict | Non
 
 
 def _same(module: nn.Module, args: tuple, kwargs: dict) -> bool:
-    first, second = (_run_seeded(module, args, seed, kwargs) for seed in (1, 2))
-    if isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor):
-        return torch.equal(first, second)
-    return True  # outputs that are not tensors are not compared
+    first, second = (leaves(_run_seeded(module, args, seed, kwargs)) for seed in (1, 2))
+    # Every tensor of a tuple or dict output counts; other values are not compared.
+    return len(first) == len(second) and all(
+        a.shape == b.shape and torch.equal(a, b) for (_, a), (_, b) in zip(first, second)
+    )
 
 
 def _inside(name: str, parent: str) -> bool:
