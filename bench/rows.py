@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-STATUSES = ("ok", "n/a", "unavailable", "error")
+# "skipped": not run, because the bench's time budget (--budget, 60 s with --quick) ran out first.
+# "unsupported": the runtime cannot take this model (an operator or a dynamic shape it lacks).
+STATUSES = ("ok", "n/a", "unavailable", "unsupported", "error", "skipped")
 
 
 @dataclass

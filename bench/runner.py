@@ -8,7 +8,9 @@ gan.bench.peak, both measured in the same run.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,8 @@ from gan.train.gemm_engine import choose_engine
 MAX_BATCH = 65536
 # How long the other processes' CPU use is sampled before and after a bench (--quick: shorter).
 LOAD_SAMPLE_S, QUICK_LOAD_SAMPLE_S = 0.5, 0.2
+# --quick's wall-clock budget: the rows not started by then are listed as skipped.
+QUICK_BUDGET_S = 60.0
 
 
 @dataclass
@@ -57,6 +61,9 @@ class BenchConfig:
     stop_rule: StopRule | None = None  # None: StopRule.quick() with quick, else StopRule()
     # None: fp32 plus every precision each backend can run here (the export's variants, bf16).
     precisions: Sequence[str] | None = None
+    # Seconds the whole bench may take; rows not started by then are "skipped" with the reason.
+    # None: QUICK_BUDGET_S with quick, else no limit.
+    budget_s: float | None = None
 
     def __post_init__(self):
         if self.precisions is not None:
@@ -72,6 +79,10 @@ class BenchConfig:
                 raise GanError(f"unknown backend(s) {unknown}; choose from {', '.join(NAMES)}")
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise GanError(f"--threads must be between 1 and 1024, got {self.threads}")
+        if self.budget_s is None and self.quick:
+            self.budget_s = QUICK_BUDGET_S
+        if self.budget_s is not None and not 0 < self.budget_s < 1e7:
+            raise GanError(f"--budget must be a positive number of seconds, got {self.budget_s}")
 
     @property
     def backend_names(self) -> list[str]:
@@ -90,6 +101,7 @@ def run_bench(
     torch.set_num_threads(threads)
     sample_s = QUICK_LOAD_SAMPLE_S if config.quick else LOAD_SAMPLE_S
     load_before = machine_load(sample_s)
+    deadline = time.monotonic() + config.budget_s if config.budget_s is not None else math.inf
     try:
         with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
             subject = _subject(config, export_dir, Path(tmp), threads, console)
@@ -97,11 +109,12 @@ def run_bench(
             with console.status("measuring the matmul peak and the GEMM engines"):
                 peak = matmul_peak_gflops(config.device, quick=config.quick)
                 gemm = _gemm_choices(subject, config)
-            rows = _measure(config, subject, flops, console)
+            rows = _measure(config, subject, flops, console, deadline)
             # Measured again at the end, keeping the best: a peak taken while something else ran
             # reads low, and every row would then read high against it.
-            with console.status("measuring the matmul peak again"):
-                peak = best_peak(peak, matmul_peak_gflops(config.device, quick=config.quick))
+            if time.monotonic() < deadline:
+                with console.status("measuring the matmul peak again"):
+                    peak = best_peak(peak, matmul_peak_gflops(config.device, quick=config.quick))
     finally:
         torch.set_num_threads(previous_threads)
     for row in rows:
@@ -119,6 +132,7 @@ def run_bench(
             "backends_named": list(config.backends or []),
             "precisions_named": list(config.precisions or []),
             "quick": config.quick,
+            "budget_s": config.budget_s,
             "arch": subject.manifest["arch"],
             "export_dir": str(export_dir) if export_dir else None,
             "stop_rule": vars(subject.stop_rule),
@@ -129,8 +143,11 @@ def run_bench(
     )
 
 
-def _measure(config: BenchConfig, subject: Subject, flops: dict, console: Console) -> list[BenchRow]:
-    """Every scenario of the chosen workloads, through every chosen backend, at every batch."""
+def _measure(
+    config: BenchConfig, subject: Subject, flops: dict, console: Console, deadline: float = math.inf
+) -> list[BenchRow]:
+    """Every scenario of the chosen workloads, through every chosen backend, at every batch; a row
+    not started by `deadline` (time.monotonic) is "skipped", saying so."""
     scenarios = [scenario for workload in config.workloads for scenario in SCENARIOS[workload]]
     backends = [backend_spec(name) for name in config.backend_names]
     rows = []
@@ -148,7 +165,10 @@ def _measure(config: BenchConfig, subject: Subject, flops: dict, console: Consol
             progress.update(
                 task, status=f"{scenario.workload} / {row_name(backend, precision)} / batch {batch}"
             )
-            row = scenario.run(subject, backend, batch, precision)
+            if time.monotonic() >= deadline:
+                row = scenario.skipped(backend, batch, precision, config.budget_s)
+            else:
+                row = scenario.run(subject, backend, batch, precision)
             rows.append(_scaled(row, flops[batch].get(scenario.flops_key)))
             progress.advance(task)
     return rows

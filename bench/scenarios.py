@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from gan.bench.rows import BenchRow
 from gan.bench.subject import Subject
 from gan.bench.timing import measure
-from gan.errors import GanError
-from gan.export.backends import BackendSpec, NotApplicable, Unavailable
+from gan.errors import EnvironmentMissing, GanError
+from gan.export.backends import ArtifactMissing, BackendSpec, NotApplicable, Unavailable, Unsupported
+from gan.models.calls import UserModelError
 
 NO_DISCRIMINATOR = "no discriminator: a generator-only model"
 
@@ -41,6 +42,9 @@ class Forward:
         row = BenchRow(self.workload, row_name(backend, precision), str(subject.device), batch)
         row.precision = precision
         return timed_row(row, bind, subject)
+
+    def skipped(self, backend: BackendSpec, batch: int, precision: str, budget_s: float) -> BenchRow:
+        return skipped_row(self.workload, backend, batch, precision, budget_s)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,15 @@ class TrainStep:
         row.precision = precision
         return timed_row(row, bind, subject)
 
+    def skipped(self, backend: BackendSpec, batch: int, precision: str, budget_s: float) -> BenchRow:
+        return skipped_row(self.workload, backend, batch, precision, budget_s)
+
+
+def skipped_row(workload: str, backend: BackendSpec, batch: int, precision: str, budget_s: float) -> BenchRow:
+    """A row the time budget left no room for; the device is not known without running it."""
+    row = BenchRow(workload, row_name(backend, precision), "-", batch, precision=precision)
+    return _with_status(row, "skipped", f"the {budget_s:g} s budget ran out first (--budget raises it)")
+
 
 SCENARIOS = {
     "forward": (
@@ -95,10 +108,16 @@ def timed_row(row: BenchRow, bind: Callable[[], Callable], subject: Subject) -> 
     """The row with the timings of the call `bind` returns, or the reason it could not run."""
     try:
         measurement = measure(bind(), subject.device, subject.stop_rule)
-    except (Unavailable, GanError) as error:
+    except Unsupported as error:  # the runtime cannot take this model; the artifact is fine
+        return _with_status(row, "unsupported", str(error))
+    except (Unavailable, EnvironmentMissing) as error:
         return _with_status(row, "unavailable", str(error))
     except NotApplicable as error:
         return _with_status(row, "n/a", str(error))
+    except (ArtifactMissing, UserModelError) as error:  # its file failed to export, or the model raised
+        return _with_status(row, "error", str(error))
+    except GanError as error:
+        return _with_status(row, "unavailable", str(error))
     except Exception as error:  # one backend failing must not take the other rows with it
         first = (str(error).strip().splitlines() or [""])[0][:300]
         return _with_status(row, "error", f"{type(error).__name__}: {first}")

@@ -20,6 +20,7 @@ from gan.export.backends import (
     ModelSource,
     NotApplicable,
     Unavailable,
+    Unsupported,
     build_backends,
 )
 from gan.export.backends.base import NEEDS_ARCHITECTURE
@@ -65,7 +66,10 @@ class Subject:
         key = (spec.name, precision)
         if key not in self._forward:
             self._forward[key] = _built_or_error(lambda: self._build_forward(spec, precision))
-        return _raise_or_return(self._forward[key])[model]
+        built, failures = _raise_or_return(self._forward[key])
+        if model in failures:  # this model's file failed, or the runtime cannot take it: its rows alone
+            raise failures[model]
+        return built[model]
 
     def precisions(self, spec: BackendSpec) -> list[str]:
         """What `spec` is benched in: fp32, each of the export's variants it reads, and what it runs
@@ -96,7 +100,7 @@ class Subject:
             device=device or self.device,
         )
 
-    def _build_forward(self, spec: BackendSpec, precision: str) -> dict[str, Backend]:
+    def _build_forward(self, spec: BackendSpec, precision: str) -> tuple[dict[str, Backend], dict]:
         # Copies: a backend moves its modules to its device and may wrap them.
         signature = self.signature
         eager = (
@@ -105,13 +109,15 @@ class Subject:
             else None
         )
         source = ModelSource(self.export_dir, self.manifest, eager, trust_code=self.trust_code)
-        return build_backends(spec, source, self.device, precision, threads=self.threads)
+        failures: dict[str, Exception] = {}
+        built = build_backends(spec, source, self.device, precision, failures, threads=self.threads)
+        return built, failures
 
 
 def _built_or_error(build):
     try:
         return build()
-    except (Unavailable, NotApplicable, GanError) as error:
+    except (Unavailable, NotApplicable, Unsupported, GanError) as error:
         return error
 
 

@@ -19,7 +19,7 @@ from gan.device import bf16_problem
 from gan.export.backends import BackendSpec, NotApplicable, Unavailable, backend_spec
 from gan.export.backends.cudagraph import capture
 from gan.models.architecture import has_batch_statistics
-from gan.models.inputs import Labels, Noise, Signature
+from gan.models.inputs import Labels, Noise, Signature, as_called
 from gan.train.adam import make_optimizer
 from gan.train.loss import GanLoss
 from gan.train.step import GanStep, why_untrainable
@@ -67,8 +67,11 @@ def make_train_variant(
     if (why := why_untrainable(signature)) is not None or None in signature.image_shape:
         raise NotApplicable(why or "the GAN step trains images of one size; this G makes any size")
     training, device = spec.training, setup.device
-    generator = copy.deepcopy(setup.generator).to(device).train()
-    discriminator = copy.deepcopy(setup.discriminator).to(device).train()
+    # As the GAN step trains them: G's image and D's score alone of models that return several.
+    generator = as_called(signature, "generator", copy.deepcopy(setup.generator).to(device).train())
+    discriminator = as_called(
+        signature, "discriminator", copy.deepcopy(setup.discriminator).to(device).train()
+    )
     rng = torch.Generator(device=device).manual_seed(seed)
     real = torch.randint(
         0, 256, (setup.batch, *setup.signature.image_shape), dtype=torch.uint8, device=device, generator=rng

@@ -16,7 +16,7 @@ from torch import nn
 
 from gan.data.datasets import load_dataset
 from gan.data.images import normalize
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ModelSource
 from gan.export.calibration import CALIBRATION_SEED, calibrations
 from gan.export.golden import GOLDEN, PARITY_BATCHES, SIZED_BATCHES, make_golden, parity_cases, save_golden
@@ -31,8 +31,9 @@ from gan.export.verify import VerifyOptions, localize_comparisons, prove_parity
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, remove_abandoned
 from gan.models.architecture import Architecture
-from gan.models.calls import call, user_code
-from gan.models.inputs import as_called
+from gan.models.calls import check_calls, user_code
+from gan.models.inputs import as_exported
+from gan.models.outputs import named_outputs
 from gan.models.randomness import draws_random_numbers, random_modules
 from gan.models.spec import ArchitectureRef
 from gan.runs.checkpoint import FIXED_NOISE_SIZE
@@ -77,12 +78,12 @@ class ExportRequest:
 
     @property
     def models(self) -> dict[str, nn.Module]:
-        """The eval-mode modules on the CPU, by role, as the toolkit calls them (G with its fixed
-        keyword arguments); D only when there is one."""
+        """The eval-mode modules on the CPU, by role, as they are exported (G with its fixed
+        keyword arguments, every output of a model that returns several); D only when there is one."""
         models = {"generator": self.generator, "discriminator": self.discriminator}
         signature = self.architecture.signature
         return {
-            name: as_called(signature, name, module.cpu().eval())
+            name: as_exported(signature, name, module.cpu().eval())
             for name, module in models.items()
             if module is not None
         }
@@ -179,11 +180,12 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
         staging.mkdir(parents=True)
         try:
             with console.status("exporting") as status:
+                check_calls(request.architecture, request.generator, request.discriminator)
                 _check_randomness(request)
                 described, notices = _write_artifacts(request, staging, status)
                 variant_notes = _write_variants(request, staging, described, status)
                 status.update("golden I/O and parity")
-                golden = _write_golden(request, staging)
+                golden = _write_golden(request, staging, described)
                 write_manifest(staging, _manifest(request, described))
                 manifest = read_manifest(staging)
                 options = VerifyOptions(
@@ -230,44 +232,71 @@ def _check_randomness(request: ExportRequest) -> None:
 
 
 def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dict, list[str]]:
-    """The .pt and .onnx of each model, validated; returns their manifest entries and torch's notices."""
+    """The .pt and .onnx of each model, validated; returns their manifest entries and torch's
+    notices. A format that fails for a model (an operator the ONNX exporter lacks, a trace that
+    cannot be taken) is recorded with its reason under "failed", and the other formats go on; a
+    model that cannot even be called stops the export."""
     signature, arch = request.architecture.signature, request.architecture.name
     described, notices = {}, []
     for name, module in request.models.items():
         names = input_names(signature, name)
         examples = signature.draw(name, TRACE_BATCH, GOLDEN_SEED + 1, size=_first(signature.sizes))
-        with torch.no_grad():
-            result = call(module, examples, architecture=arch, role=name, names=names)
-        output = output_name(name, request.architecture.discriminator_output)
-        axes = free_axes(signature, name, output, result.dim())
+        with torch.no_grad(), user_code(arch, name, names, examples):
+            outputs = named_outputs(module, examples, module(*examples), name, _primary(request, name))
+        axes = free_axes(signature, name, outputs, TRACE_BATCH)
+        files, failed = {}, {}
         status.update(f"TorchScript: {name}")
-        with user_code(arch, name, names, examples):
-            # A stochastic G cannot pass the trace check, which compares two runs.
-            check = not (signature.stochastic and name == "generator")
-            notices += export_torchscript(module, examples, staging / f"{name}.pt", check=check)
+        try:
+            with user_code(arch, name, names, examples, stage="tracing for TorchScript"):
+                # A stochastic G cannot pass the trace check, which compares two runs.
+                check = not (signature.stochastic and name == "generator")
+                notices += export_torchscript(module, examples, staging / f"{name}.pt", check=check)
+            files["torchscript"] = f"{name}.pt"
+        except EnvironmentMissing:  # a full disk is the machine's, not this format's: stop
+            raise
+        except GanError as error:
+            failed["torchscript"] = str(error)
         status.update(f"ONNX ({request.exporter}, opset {request.opset}): {name}")
         path = staging / f"{name}.onnx"
-        export_onnx(
-            module,
-            examples,
-            path,
-            names,
-            output,
-            free_axes=axes,
-            opset=request.opset,
-            exporter=request.exporter,
-        )
-        onnx_model = validate_onnx(path)
+        try:
+            export_onnx(
+                module,
+                examples,
+                path,
+                names,
+                [n for n, _ in outputs],
+                free_axes=axes,
+                opset=request.opset,
+                exporter=request.exporter,
+            )
+            onnx_model = validate_onnx(path)
+            files["onnx"] = f"{name}.onnx"
+        except EnvironmentMissing:
+            raise
+        except GanError as error:
+            failed["onnx"] = str(error)
+            path.unlink(missing_ok=True)
         described[name] = {
-            "files": {"torchscript": f"{name}.pt", "onnx": f"{name}.onnx"},
-            **describe(names, examples, output, result, axes),
-            "onnx_declared": onnx_io(onnx_model),
+            "files": files,
+            **({"failed": failed} if failed else {}),
+            **describe(names, examples, outputs, axes),
+            "onnx_declared": onnx_io(onnx_model) if "onnx" in files else None,
             "baked_arguments": baked_arguments(
                 module, len(names), dict(signature.generator_kwargs) if name == "generator" else {}
             ),
-            "opset": next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")),
         }
+        if "onnx" in files:
+            described[name]["opset"] = next(
+                o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")
+            )
+    if not any(d["files"] for d in described.values()):
+        reasons = "; ".join(r for d in described.values() for r in d["failed"].values())
+        raise GanError(f"no format could be exported: {reasons}")
     return described, notices
+
+
+def _primary(request: ExportRequest, model: str) -> str:
+    return output_name(model, request.architecture.discriminator_output)
 
 
 def _write_variants(request: ExportRequest, staging: Path, described: dict, status) -> list[str]:
@@ -285,6 +314,11 @@ def _write_variants(request: ExportRequest, staging: Path, described: dict, stat
     notes = []
     for precision in variants:
         for model in described:
+            if "onnx" not in described[model]["files"]:
+                reason = "its fp32 ONNX file could not be exported"
+                described[model].setdefault("variants", {})[precision] = {"skipped": reason}
+                notes.append(f"{precision} {model}: skipped, {reason}")
+                continue
             status.update(f"{precision}: {model}")
             name = variant_file(model, precision)
             source, target = staging / described[model]["files"]["onnx"], staging / name
@@ -306,7 +340,7 @@ def _first(sizes):
     return sizes[0] if sizes else None
 
 
-def _write_golden(request: ExportRequest, staging: Path) -> dict[str, torch.Tensor]:
+def _write_golden(request: ExportRequest, staging: Path, described: dict) -> dict[str, torch.Tensor]:
     signature = request.architecture.signature
     fixed = signature.draw("generator", FIXED_NOISE_SIZE, 0, size=_first(signature.sizes))
     if request.fixed_noise is not None and signature.plain:
@@ -314,7 +348,8 @@ def _write_golden(request: ExportRequest, staging: Path) -> dict[str, torch.Tens
     cases = parity_cases(signature, request.discriminator is not None)
     batch = max(_batches(signature))
     inputs = {key: signature.draw(model, batch, GOLDEN_SEED, size=size) for key, model, size in cases}
-    golden = make_golden(signature, request.models, inputs, fixed, request.architecture.name)
+    names = {model: [o["name"] for o in d["outputs"]] for model, d in described.items()}
+    golden = make_golden(signature, request.models, inputs, fixed, request.architecture.name, names)
     save_golden(staging / GOLDEN, golden)
     return golden
 
@@ -338,7 +373,7 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
         "source": request.source or {"run_dir": None, "note": "exported through the Python API"},
         "exporter": request.exporter,
         # What the files say, which may differ from what was asked for.
-        "opset": described["generator"]["opset"],
+        "opset": next((d["opset"] for d in described.values() if "opset" in d), request.opset),
         "trace_batch": TRACE_BATCH,
         "golden": {
             "file": GOLDEN,
@@ -351,7 +386,7 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
         "tolerances": {k: vars(v) for k, v in DEFAULT_TOLERANCES.items()},
         # Each variant's own parity budget; the fp32 tolerances above are not changed by them.
         "precisions": {p: BUDGETS[p].to_dict() for p in request.precisions if p != FP32},
-        "files": [f"{m}.{ext}" for m in described for ext in ("pt", "onnx")]
+        "files": [f for d in described.values() for f in d["files"].values()]
         + [v["file"] for d in described.values() for v in d.get("variants", {}).values() if "file" in v]
         + [GOLDEN],
     }

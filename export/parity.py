@@ -86,9 +86,21 @@ class Comparison:
     quantile: float | None = None  # with check "quantile": q, and that quantile of each error
     quantile_abs: float | None = None
     quantile_rel: float | None = None
+    # The runtime cannot take this model (an operator or dynamic shape it lacks; `error` says
+    # which): reported as "unsupported here", which is not a parity failure.
+    unsupported: bool = False
+
+    @property
+    def status(self) -> str:
+        """ "pass", "FAIL" (outside the tolerances), "error" (it did not run) or "unsupported"."""
+        if self.unsupported:
+            return "unsupported"
+        if self.error:
+            return "error"
+        return "pass" if self.passed else "FAIL"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"status": self.status}
 
 
 def compare(
@@ -99,10 +111,7 @@ def compare(
     error_quantile: float = 0.99,
     **labels,
 ) -> Comparison:
-    actual = actual.detach().to("cpu", torch.float64)
-    expected = expected.detach().to("cpu", torch.float64)
-    if actual.shape != expected.shape:
-        raise ValueError(f"output shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+    actual, expected = _aligned(actual, expected)
     abs_err = (actual - expected).abs().flatten()
     rel_err = abs_err / (expected.abs().flatten() + EPS)
     # NaN or inf on either side is a mismatch, whatever the tolerances and the statistic say.
@@ -139,6 +148,19 @@ def compare(
     )
 
 
+def _aligned(actual: torch.Tensor, expected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both as float64 on the CPU, of one shape. Shapes that differ only by axes of size 1 are the
+    same values (a D ending in `.squeeze()` gives a 0-d score for one image where its export,
+    traced at a larger batch, keeps the batch axis); any other difference is an error."""
+    actual = actual.detach().to("cpu", torch.float64)
+    expected = expected.detach().to("cpu", torch.float64)
+    if actual.shape != expected.shape:
+        if actual.squeeze().shape != expected.squeeze().shape:
+            raise ValueError(f"output shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+        actual = actual.reshape(expected.shape)
+    return actual, expected
+
+
 def _statistic(name: str, abs_err: torch.Tensor, rel_err: torch.Tensor) -> tuple[float, float]:
     reduce = {"max": torch.max, "mean": torch.mean, "median": torch.median}[name]
     return float(reduce(abs_err)), float(reduce(rel_err))
@@ -152,10 +174,7 @@ DISTRIBUTION_BOUND = 0.05
 def compare_distribution(actual: torch.Tensor, expected: torch.Tensor, **labels) -> Comparison:
     """max abs: |mean difference|; max rel: |std difference| / std; both over every value, and both
     must stay within DISTRIBUTION_BOUND of the reference's std."""
-    actual = actual.detach().to("cpu", torch.float64).flatten()
-    expected = expected.detach().to("cpu", torch.float64).flatten()
-    if actual.shape != expected.shape:
-        raise ValueError(f"output shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+    actual, expected = (t.flatten() for t in _aligned(actual, expected))
     scale = float(expected.std()) + EPS if len(expected) > 1 else 1.0
     mean_gap = abs(float(actual.mean() - expected.mean()))
     std_gap = abs(float(actual.std() - expected.std())) if len(expected) > 1 else 0.0
@@ -185,35 +204,70 @@ def check_backends(
     batches: Sequence[int] = PARITY_BATCHES,
     by_distribution: frozenset[str] = frozenset(),
     outputs: Mapping[str, str] | None = None,
+    extras: Mapping[str, list[tuple[str, torch.Tensor]]] | None = None,
 ) -> list[Comparison]:
     """Each (model, backend) on the first `batch` rows of `inputs[model]` (in the model's argument
     order) against `expected[model][:batch]`, held to `rule` for the model's output (`outputs`
     maps "generator", "discriminator" and "chain" to their output names); the models in
-    `by_distribution` (a stochastic G) by `compare_distribution`."""
-    outputs = outputs or {}
+    `by_distribution` (a stochastic G) by `compare_distribution`. A model that returns several
+    outputs has each of the others compared too: `extras[model]` lists (name, expected)."""
+    outputs, extras = outputs or {}, extras or {}
     results = []
     for model, backend in backends:
-        output = outputs.get(model.split("@")[0], "")
-        tolerance = rule.tolerance(backend.device.type, output)
         for batch in batches:
-            labels = dict(model=model, backend=backend.name, device=str(backend.device), batch=batch)
-            labels["output"] = output
-            labels["precision"] = backend.precision
-            try:
-                actual = backend(*(x[:batch] for x in inputs[model]))
-                if model.split("@")[0] in by_distribution:
-                    results.append(compare_distribution(actual, expected[model][:batch], **labels))
-                else:
-                    stat = dict(error_stat=rule.error_stat, error_quantile=rule.error_quantile)
-                    results.append(compare(actual, expected[model][:batch], tolerance, **stat, **labels))
-            except Exception as error:  # a frozen batch axis fails here; that is a result, not a crash
-                results.append(failed(labels, tolerance, error))
+            expected_here = [(outputs.get(model.split("@")[0], ""), expected[model])]
+            expected_here += list(extras.get(model, []))
+            args = tuple(x[:batch] for x in inputs[model])
+            random = model.split("@")[0] in by_distribution
+            results += _check_one(model, backend, batch, args, expected_here, rule, random)
     return results
 
 
-def failed(labels: dict, tolerance: Tolerance, error: Exception) -> Comparison:
+def _check_one(
+    model: str,
+    backend: Backend,
+    batch: int,
+    args: tuple,
+    expected: list[tuple[str, torch.Tensor]],
+    rule: Rule,
+    by_distribution: bool,
+) -> list[Comparison]:
+    """One backend at one batch: a comparison per output, each a row even when it did not run."""
+    rows = []
+    try:
+        actual = backend.bind_all(*args)() if len(expected) > 1 else (backend(*args),)
+        problem = None
+    except Exception as error:  # a frozen batch axis fails here; that is a result, not a crash
+        actual, problem = (), error
+    for i, (output, wanted) in enumerate(expected):
+        tolerance = rule.tolerance(backend.device.type, output)
+        labels = dict(model=model, backend=backend.name, device=str(backend.device), batch=batch)
+        labels |= dict(output=output, precision=backend.precision)
+        try:
+            if problem is not None:
+                raise problem
+            if i >= len(actual):
+                raise ValueError(f"{backend.name} returned {len(actual)} output(s), expected {len(expected)}")
+            if by_distribution:
+                rows.append(compare_distribution(actual[i], wanted[:batch], **labels))
+            else:
+                stat = dict(error_stat=rule.error_stat, error_quantile=rule.error_quantile)
+                rows.append(compare(actual[i], wanted[:batch], tolerance, **stat, **labels))
+        except Exception as error:
+            rows.append(failed(labels, tolerance, error))
+    return rows
+
+
+def failed(
+    labels: dict, tolerance: Tolerance, error: Exception | str, unsupported: bool = False
+) -> Comparison:
+    """A row that could not be compared: the backend failed to run (or, `unsupported`, cannot
+    take this model here); `error` is its one-line reason."""
     nan = float("nan")
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    message = (
+        error if isinstance(error, str) else (str(error).strip().splitlines() or [type(error).__name__])[0]
+    )
+    message = message[:300]
     return Comparison(
         **labels,
         atol=tolerance.atol,
@@ -225,8 +279,9 @@ def failed(labels: dict, tolerance: Tolerance, error: Exception) -> Comparison:
         mean_rel=nan,
         median_rel=nan,
         min_passing_atol=nan,
-        passed=False,
+        passed=unsupported,
         error=message,
+        unsupported=unsupported,
     )
 
 
@@ -259,7 +314,12 @@ def parity_table(
             r.device,
             str(r.batch),
             *(value(r) for _, value in columns),
-            ("[green]pass" if r.passed else "[bold red]FAIL")
-            + (" (distribution)" if r.check == "distribution" else ""),
+            _shown_status(r),
         )
     return table
+
+
+def _shown_status(r: Comparison) -> str:
+    shown = {"pass": "[green]pass", "FAIL": "[bold red]FAIL", "error": "[bold red]error"}
+    label = shown.get(r.status, "[yellow]unsupported")
+    return label + (" (distribution)" if r.check == "distribution" else "")

@@ -159,7 +159,18 @@ def sample_images(
     names = [spec.name for spec in signature.generator_inputs]
     with user_code(str(source), "generator", names, conditioning.args):
         images = generator(*conditioning.args).cpu()
-    return torch.cat([*conditioning.shown, images]), conditioning.nrow
+    return torch.cat([*(fitted(shown, images) for shown in conditioning.shown), images]), conditioning.nrow
+
+
+def fitted(sources: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Source images drawn at the size and with the channels of G's (a super-resolution G makes
+    larger ones): scaled by nearest neighbour, so the source's own pixels stay visible."""
+    if sources.shape[-2:] != images.shape[-2:]:
+        sources = torch.nn.functional.interpolate(sources, size=tuple(images.shape[-2:]), mode="nearest")
+    if sources.shape[1] != images.shape[1]:  # grey beside colour, or colour beside grey
+        grey = sources.mean(dim=1, keepdim=True)
+        sources = grey.expand(-1, images.shape[1], -1, -1) if images.shape[1] > 1 else grey
+    return sources
 
 
 class GridInputs:

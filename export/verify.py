@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from gan.errors import EnvironmentMissing, GanError
-from gan.export.backends import ModelSource, Unavailable, build_backends, parity_backends
-from gan.export.golden import fixed_inputs, golden_inputs, load_golden, parity_cases
+from gan.export.backends import ModelSource, Unavailable, Unsupported, build_backends, parity_backends
+from gan.export.golden import extra_outputs, fixed_inputs, golden_inputs, load_golden, parity_cases
 from gan.export.image_parity import ImageGates, check_image_parity
 from gan.export.localize import Localization, eager_models, localize
 from gan.export.manifest import effective_budget, effective_tolerances, manifest_signature, read_manifest
@@ -28,6 +28,7 @@ from gan.export.parity import (
     Rule,
     Tolerance,
     check_backends,
+    failed,
 )
 from gan.export.precision import BUDGETS, FP32
 from gan.export.verify_report import VerifyReport
@@ -124,21 +125,25 @@ def prove_parity(
     TorchScript is skipped unless `options.trust_code`."""
     source = ModelSource(export_dir, manifest, eager, trust_code=options.trust_code)
     cases = checked_cases(source)
-    backends = []
+    backends, comparisons = [], []
     for spec, device, precision in planned_backends(source, options.device):
+        failures: dict[str, Exception] = {}  # a model this backend cannot build: its rows say why
         try:
-            built = build_backends(spec, source, device, precision)
+            built = build_backends(spec, source, device, precision, failures)
         except Unavailable as error:
             raise EnvironmentMissing(f"cannot check {spec.name} on {device}: {error}") from None
-        backends += [(key, built[model]) for key, model, _ in cases]
+        backends += [(key, built[model]) for key, model, _ in cases if model in built]
+        for model, error in failures.items():
+            failed_cases = [case for case in cases if case[1] == model]
+            comparisons += _rows_not_run(spec.name, device, precision, failed_cases, manifest, options, error)
     try:
         inputs = {key: golden_inputs(golden, source.signature, key) for key, _, _ in cases}
         expected = {key: golden[f"{key}.output"] for key, _, _ in cases}
+        extras = {key: extra_outputs(golden, manifest, key) for key, _, _ in cases}
         fixed, fixed_images = fixed_inputs(golden, source.signature), golden["fixed_images"]
     except KeyError as error:
         raise GanError(f"{manifest['golden']['file']} lacks {error}; re-run gan export") from None
     random = frozenset({"generator"} if source.signature.stochastic else ())
-    comparisons = []
     for precision in (FP32, *source.variants()):  # each precision held to its own rule
         comparisons += check_backends(
             [(key, backend) for key, backend in backends if backend.precision == precision],
@@ -148,6 +153,7 @@ def prove_parity(
             manifest["golden"]["batches"],
             by_distribution=random,
             outputs=output_names(manifest),
+            extras=extras,
         )
     if random:  # two runs of a stochastic G draw different pictures: nothing to compare pixel by pixel
         return comparisons, []
@@ -158,6 +164,24 @@ def prove_parity(
         generators, fixed, fixed_images, options.grid_path, gates, options.heatmap_dir
     )
     return comparisons, images
+
+
+def _rows_not_run(
+    backend: str, device, precision: str, cases, manifest: dict, options: VerifyOptions, error: Exception
+) -> list[Comparison]:
+    """The rows of a backend that could not be built: "error" with the reason (its file failed to
+    export or to load), or "unsupported" (the runtime cannot take this model)."""
+    name = backend if precision == FP32 else f"{backend}-{precision}"
+    rule, outputs = options.rule(manifest, precision), output_names(manifest)
+    unsupported = isinstance(error, Unsupported)
+    rows = []
+    for key, model, _ in cases:
+        output = outputs.get(model, "")
+        for batch in manifest["golden"]["batches"]:
+            labels = dict(model=key, backend=name, device=str(device), batch=batch, output=output)
+            tolerance = rule.tolerance(torch.device(device).type, output)
+            rows.append(failed({**labels, "precision": precision}, tolerance, str(error), unsupported))
+    return rows
 
 
 def checked_cases(source: ModelSource) -> list[tuple[str, str, tuple[int, int] | None]]:

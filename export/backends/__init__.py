@@ -7,6 +7,7 @@ import torch
 
 from gan.errors import GanError
 from gan.export.backends.base import (
+    ArtifactMissing,
     Backend,
     BackendSpec,
     ModelSource,
@@ -14,6 +15,7 @@ from gan.export.backends.base import (
     Run,
     Training,
     Unavailable,
+    Unsupported,
 )
 from gan.export.backends.chain import ChainBackend
 from gan.export.backends.compile import COMPILE, COMPILE_STEP
@@ -73,11 +75,18 @@ def sample_backends() -> tuple[BackendSpec, ...]:
 
 
 def build_backends(
-    spec: BackendSpec, source: ModelSource, device: torch.device, precision: str = "fp32", **options
+    spec: BackendSpec,
+    source: ModelSource,
+    device: torch.device,
+    precision: str = "fp32",
+    failures: dict[str, Exception] | None = None,
+    **options,
 ) -> dict[str, Backend]:
     """`spec`'s backend in `precision` for every model of `source`, plus "chain" (D(G(z))) when
-    there is a D. Raises Unavailable or NotApplicable (or GanError for a broken artifact) when it
-    cannot run."""
+    there is a D. Raises Unavailable or NotApplicable (or GanError for a broken artifact, Unsupported
+    for a model the runtime cannot take) when it cannot run. With `failures`, a model whose own
+    build fails is left out and its error recorded there (and the chain's, when it needs it), so
+    the other models still run."""
     if spec.forward is None:
         raise NotApplicable(spec.no_forward)
     if precision not in spec.precisions:
@@ -85,17 +94,27 @@ def build_backends(
     if (problem := spec.problem(device)) is not None:
         raise Unavailable(problem)
     options = {**options, "precision": precision}
-    built = {model: spec.forward(source, model, device, options) for model in source.models}
+    built = {}
+    for model in source.models:
+        try:
+            built[model] = spec.forward(source, model, device, options)
+        except (GanError, Unsupported) as error:
+            if failures is None:
+                raise
+            failures[model] = error
+    if failures and "discriminator" in source.models:
+        failures["chain"] = failures.get("generator") or failures["discriminator"]
     for backend in built.values():
         backend.precision = precision
         if precision != "fp32":  # "onnxruntime-int8-static": rows and comparisons keep them apart
             backend.name = f"{backend.name}-{precision}"
-    if "discriminator" in built:
+    if "discriminator" in built and "generator" in built:
         built["chain"] = ChainBackend(built["generator"], built["discriminator"], source.signature)
     return built
 
 
 __all__ = [
+    "ArtifactMissing",
     "BACKENDS",
     "NAMES",
     "Backend",
@@ -105,6 +124,7 @@ __all__ = [
     "Run",
     "Training",
     "Unavailable",
+    "Unsupported",
     "backend_spec",
     "bench_backends",
     "build_backends",

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gan.errors import GanError
 from gan.export.manifest import manifest_signature
 from gan.models.inputs import Signature
 
@@ -38,6 +39,16 @@ class NotApplicable(Exception):
     """This backend has no such workload anywhere; the message says why."""
 
 
+class Unsupported(Exception):
+    """This runtime cannot take this model (an operator or a dynamic shape it lacks), although the
+    artifact is sound: its rows say "unsupported here" with the reason, not a parity failure."""
+
+
+class ArtifactMissing(GanError):
+    """The export has no file of this format for this model: exporting it failed (the reason is
+    in the manifest), so the rows that read it are errors, and the other rows go on."""
+
+
 class Backend(ABC):
     name: str
     device: torch.device
@@ -46,7 +57,14 @@ class Backend(ABC):
     output_is_stable: bool = False
 
     @abstractmethod
-    def bind(self, *inputs: torch.Tensor) -> Run: ...
+    def bind(self, *inputs: torch.Tensor) -> Run:
+        """A call of the model on `inputs` that returns its declared output (G's image, D's score)."""
+
+    def bind_all(self, *inputs: torch.Tensor) -> Callable[[], tuple[torch.Tensor, ...]]:
+        """A call that returns every output, the declared one first, for a model that returns
+        several (gan.models.outputs); parity compares them all. By default the declared one alone."""
+        run = self.bind(*inputs)
+        return lambda: (run(),)
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.bind(*inputs)()
@@ -89,6 +107,9 @@ class ModelSource:
             raise Unavailable("needs an export dir (gan export)")
         described = self.manifest["models"][model]
         if precision == "fp32":
+            if fmt not in described["files"]:
+                reason = described.get("failed", {}).get(fmt, f"this export has no {fmt} file of its {model}")
+                raise ArtifactMissing(reason)
             return Path(self.export_dir) / described["files"][fmt]
         variant = described.get("variants", {}).get(precision)
         if variant is None:
@@ -96,6 +117,8 @@ class ModelSource:
                 f"this export has no {precision} variant of its {model}; "
                 f"make one with gan export RUN --precision fp32,{precision}"
             )
+        if "onnx" not in described["files"] and fmt == "onnx":
+            raise ArtifactMissing(described.get("failed", {}).get("onnx", "no ONNX file"))
         if "file" not in variant:
             raise Unavailable(f"its {precision} {model} was not built: {variant.get('skipped')}")
         return Path(self.export_dir) / variant["file"]

@@ -87,7 +87,8 @@ class OnnxRuntimeBackend(Backend):
             raise GanError(f"ONNX file {self.path} does not exist")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        # Fatal only: a failure reaches the user once, as the row's one-line reason, not as log lines.
+        options.log_severity_level = 4
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
         if inter_op_threads is not None:
@@ -133,8 +134,29 @@ class OnnxRuntimeBackend(Backend):
         if not self.io_binding:
             arrays = {name: x.detach().to("cpu").contiguous().numpy() for name, x in feed.items()}
             session, output = self.session, self.outputs[0].name
-            return lambda: torch.from_numpy(session.run([output], arrays)[0])
+
+            def run() -> torch.Tensor:
+                try:
+                    return torch.from_numpy(session.run([output], arrays)[0])
+                except Exception as error:  # a graph that breaks at run time (an absurd allocation)
+                    raise GanError(run_failure(error)) from error
+
+            return run
         return self._bind_device(feed, batch)
+
+    def bind_all(self, *inputs: torch.Tensor):
+        if len(self.outputs) == 1:
+            return super().bind_all(*inputs)
+        arrays = {meta.name: x.detach().cpu().contiguous().numpy() for meta, x in zip(self.inputs, inputs)}
+        session = self.session
+
+        def run() -> tuple[torch.Tensor, ...]:
+            try:
+                return tuple(torch.from_numpy(a) for a in session.run(None, arrays))
+            except Exception as error:
+                raise GanError(run_failure(error)) from error
+
+        return run
 
     def _bind_device(self, feed: dict[str, torch.Tensor], batch: int) -> Run:
         return bind_session(self.session, feed, self.device, batch)
@@ -163,10 +185,26 @@ def bind_session(
 
     def run() -> torch.Tensor:
         _ = inputs  # the bound buffers must outlive the binding
-        session.run_with_iobinding(binding)
+        try:
+            session.run_with_iobinding(binding)
+        except Exception as error:
+            raise GanError(run_failure(error)) from error
         return output
 
     return run
+
+
+def run_failure(error: Exception) -> str:
+    """ONNX Runtime's message, without its status prefix and the C++ source and signature:
+    "ONNX Runtime failed in a ConstantOfShape node: Failed to allocate memory for ... 4398046511104"."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"/onnxruntime_src/\S+:\d+ .*?\) ", "", text)  # the C++ file, line and signature
+    node = re.search(r"while running (\w+) node\. Name:'([^']*)' Status Message: (.*)", text)
+    if node:
+        where = f"a {node[1]} node" + (f" ({node[2]})" if node[2] else "")
+        text = f"{where}: {node[3]}"
+    return f"ONNX Runtime failed in {text}"[:300]
 
 
 def _check_shape(model: str, name: str, declared: list, actual: tuple[int, ...]) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from gan.device import bf16_problem
-from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run, Unavailable
+from gan.export.backends.base import Backend, BackendSpec, ModelSource, Run, Unavailable, Unsupported
 
 INSTALL = "pip install 'gan-toolkit[openvino]' (or pip install openvino)"
 
@@ -47,7 +47,12 @@ class OpenVinoBackend(Backend):
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         core = ov.Core()
-        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        try:
+            self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        except Exception as error:  # an operator or a dynamic shape its CPU plug-in lacks
+            raise Unsupported(
+                f"OpenVINO {ov.__version__.split('-')[0]} cannot compile it: {_first(error)}"
+            ) from None
         self.request = self.compiled.create_infer_request()
         self.inputs = [port.get_any_name() for port in self.compiled.inputs]
 
@@ -60,6 +65,23 @@ class OpenVinoBackend(Backend):
             return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
         return run
+
+    def bind_all(self, *inputs: torch.Tensor):
+        feed = {name: np.ascontiguousarray(x.detach().cpu().numpy()) for name, x in zip(self.inputs, inputs)}
+        request, count = self.request, len(self.compiled.outputs)
+
+        def run() -> tuple[torch.Tensor, ...]:
+            request.infer(feed)
+            return tuple(torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(count))
+
+        return run
+
+
+def _first(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # OpenVINO's messages open with the C++ file and line of the check that failed.
+    told = [line for line in lines if not line.startswith(("Exception from", "Check "))]
+    return (told or lines or [type(error).__name__])[0][:300]
 
 
 def _forward(source: ModelSource, model: str, device: torch.device, options: dict) -> Backend:

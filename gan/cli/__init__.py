@@ -7,6 +7,7 @@ verify.py: verify; evaluate.py: eval, report; bench.py: bench), sharing common.p
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -20,6 +21,23 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show the traceback behind an error (a model, a runtime or a file that failed); "
+            "the same as GAN_DEBUG=1.",
+        ),
+    ] = False,
+) -> None:
+    """Train a PyTorch GAN, export it to TorchScript and ONNX, prove parity, and benchmark it."""
+    # Read from the command's context where an error is shown (gan.cli.common.show_error).
+
+
 data_app = typer.Typer(help="Fetch and cache the datasets.", no_args_is_help=True)
 bench_app = typer.Typer(
     cls=bench.RunByDefault,

@@ -41,7 +41,18 @@ JsonPath = Annotated[
     Path | None, typer.Option("--json", help="Write the full results here.", show_default=False)
 ]
 Plot = Annotated[Path | None, typer.Option(help="Write a throughput chart PNG here.", show_default=False)]
-Quick = Annotated[bool, typer.Option(help="Fewer iterations and less time per row.")]
+Quick = Annotated[
+    bool,
+    typer.Option(help="Fewer iterations and less time per row, within a 60 s budget (see --budget)."),
+]
+Budget = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds the whole bench may take; the rows not started by then are listed as skipped "
+        "[default: 60 with --quick, else no limit].",
+        show_default=False,
+    ),
+]
 Threads = Annotated[
     int | None,
     typer.Option(help="torch and ONNX Runtime intra-op threads [default: torch's].", show_default=False),
@@ -82,6 +93,7 @@ def run(
     untrusted: Untrusted = False,
     strict: Strict = False,
     precision: Precisions = None,
+    budget: Budget = None,
 ):
     """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
 
@@ -106,6 +118,7 @@ def run(
         trust_code=not untrusted,
         strict=strict,
         precisions=csv_list(precision) if precision else None,
+        budget_s=budget,
     )
     for path in (json_path, plot):
         if path is not None:
@@ -118,6 +131,12 @@ def run(
     if plot is not None:
         save_chart(results, plot)
         console.print(f"chart: {plot}")
+    if skipped := [r for r in results.rows if r.status == "skipped"]:
+        names = ", ".join(dict.fromkeys(f"{r.workload} on {r.backend}" for r in skipped))
+        err_console.print(
+            f"[yellow]skipped:[/] {len(skipped)} row(s) over the {config.budget_s:g} s budget: {names}",
+            highlight=False,
+        )
     if failed := results.failed_named_rows:
         for backend, status, reason in dict.fromkeys((r.backend, r.status, r.reason) for r in failed):
             err_console.print(f"[red]{status}:[/] {backend}: {reason}", highlight=False)

@@ -3,8 +3,10 @@ options that several commands take."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from gan.errors import EnvironmentMissing, GanError
+from gan.errors import EnvironmentMissing, GanError, debugging
 
 # Piped output (CI logs, files) is laid out for 100 columns; the tables are made to fit that.
 console = Console(width=None if sys.stdout.isatty() else 100)
@@ -29,20 +31,52 @@ def warn(line: str) -> None:
 MISMATCH, USAGE, ENVIRONMENT = 1, 2, 3
 
 
+# What the machine, not the input, lacks: a full disk or quota is exit 3 like a missing GPU.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
 def user_errors(command):
-    """A GanError becomes one red line on stderr and exit code 2 (3 for a missing environment);
-    anything else is a bug."""
+    """A GanError becomes one red line on stderr and exit code 2 (3 for a missing environment),
+    and so does a failed write (a full disk: 3); with GAN_DEBUG=1 (`gan --debug`) the traceback
+    it came from is shown first. Anything else is a bug."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except GanError as error:
-            # The message is the user's text (paths, "pip install 'x[extra]'"), never markup.
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            show_error(error, str(error))
             raise typer.Exit(ENVIRONMENT if isinstance(error, EnvironmentMissing) else USAGE) from None
+        except OSError as error:  # the disk, not the toolkit: no space, no permission, read-only
+            show_error(error, os_error_line(error))
+            raise typer.Exit(ENVIRONMENT if error.errno in NO_SPACE else USAGE) from None
 
     return wrapper
+
+
+def _debug_option() -> bool:
+    """Whether this command line says `gan --debug ...`."""
+    try:
+        from typer._click.globals import get_current_context  # recent typer vendors click
+    except ImportError:
+        from click import get_current_context
+
+    context = get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("debug"))
+
+
+def os_error_line(error: OSError) -> str:
+    """ "no space left on device writing runs/x/export/generator.pt"."""
+    what = (error.strerror or type(error).__name__).lower()
+    where = f" writing {error.filename}" if error.filename else ""
+    return f"{what}{where}; nothing already there was changed"
+
+
+def show_error(error: BaseException, line: str) -> None:
+    if debugging() or _debug_option():
+        traceback.print_exception(error, file=sys.stderr)
+    # The message is the user's text (paths, "pip install 'x[extra]'"), never markup.
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 DataDir = Annotated[

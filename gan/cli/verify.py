@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from gan.cli.common import MISMATCH, Device, Untrusted, console, err_console, user_errors
 from gan.errors import GanError
@@ -155,11 +156,20 @@ def print_parity(comparisons, image_results, localizations=(), note: str = "") -
     from gan.export.parity import parity_table
 
     failed = [c for c in comparisons if not c.passed]
+    unsupported = [c for c in comparisons if c.unsupported]
     console.print(parity_table(comparisons))
     for c in failed:
-        detail = c.error or f"max abs {c.max_abs:.2e}, needs atol >= {c.min_passing_atol:.2e}"
+        if c.error:
+            continue
+        detail = f"max abs {c.max_abs:.2e}, needs atol >= {c.min_passing_atol:.2e}"
         err_console.print(
             f"[red]mismatch:[/] {c.model} on {c.backend} ({c.device}), batch {c.batch}: {detail}"
+        )
+    # A backend that did not run says so once per model, not once per batch.
+    for (model, backend, device, error, is_unsupported), batches in _grouped(failed + unsupported).items():
+        label = "[yellow]unsupported here:[/]" if is_unsupported else "[red]error:[/]"
+        err_console.print(
+            f"{label} {model} on {backend} ({device}), batch {batches}: {escape(error)}", highlight=False
         )
     for found in localizations:
         style = "bold red" if found.first is not None else None
@@ -169,6 +179,12 @@ def print_parity(comparisons, image_results, localizations=(), note: str = "") -
     if failed and note:
         console.print(f"[yellow]layers not compared:[/] {note}", highlight=False)
     for r in image_results:
+        if r.get("error"):
+            err_console.print(
+                f"[red]error:[/] fixed-noise grid, {r['backend']} ({r['device']}): {escape(r['error'])}",
+                highlight=False,
+            )
+            continue
         mark = "[green]pass" if r["passed"] else "[bold red]FAIL"
         psnr = "identical" if r.get("psnr_db") is None else f"{r['psnr_db']:.1f} dB"
         ssim = "n/a" if r.get("ssim") is None else f"{r['ssim']:.5f}"
@@ -179,6 +195,16 @@ def print_parity(comparisons, image_results, localizations=(), note: str = "") -
         )
         if r.get("heatmap"):
             console.print(f"  worst-sample heatmap: {r['heatmap']}", highlight=False)
-    total = len(comparisons)
+    total, within = len(comparisons), len(comparisons) - len(failed) - len(unsupported)
+    skipped = f", {len(unsupported)} unsupported here" if unsupported else ""
     verdict = "[green]all match" if not failed else f"[bold red]{len(failed)} of {total} comparisons FAILED"
-    console.print(f"parity: {total - len(failed)}/{total} comparisons within tolerance; {verdict}")
+    console.print(f"parity: {within}/{total} comparisons within tolerance{skipped}; {verdict}")
+
+
+def _grouped(comparisons) -> dict[tuple, str]:
+    """(model, backend, device, error, unsupported) -> "1, 64, 257" for the rows that did not run."""
+    groups: dict[tuple, list[str]] = {}
+    for c in comparisons:
+        if c.error:
+            groups.setdefault((c.model, c.backend, c.device, c.error, c.unsupported), []).append(str(c.batch))
+    return {key: ", ".join(dict.fromkeys(batches)) for key, batches in groups.items()}

@@ -4,12 +4,14 @@ after a crash the new one is on disk (the file and its directory are fsynced).""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from gan.errors import GanError
+from gan.errors import EnvironmentMissing, GanError
 
 
 @contextlib.contextmanager
@@ -36,6 +38,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
         _fsync(path.parent)
     except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine's, not the input's: exit 3
+            raise EnvironmentMissing(
+                f"no space left on the device writing {path}; nothing already there was changed"
+            ) from None
         raise GanError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         if tmp is not None:
@@ -52,7 +58,11 @@ def _fsync(path: str | os.PathLike) -> None:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """`data` written atomically; refused before a byte is written when the disk has no room
+    for it (a cheap check that spares filling the disk to the last block)."""
     with atomic_path(path) as tmp:
+        if shutil.disk_usage(tmp.parent).free < len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         tmp.write_bytes(data)
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from gan.data import Dataset
 from gan.data.images import normalize, with_channels
-from gan.files.atomic import atomic_path, write_text
+from gan.files.atomic import write_bytes, write_text
 from gan.files.hashing import sha256_file
 
 # Minimum test accuracy for the features to be trusted, per dataset.
@@ -136,8 +136,7 @@ def save_classifier(
     image_shape: tuple[int, int, int] = (1, 28, 28),
     classes: int = 10,
 ) -> None:
-    with atomic_path(weights_path) as tmp:
-        save_file({k: v.cpu().contiguous() for k, v in classifier.state_dict().items()}, str(tmp))
+    write_bytes(weights_path, save({k: v.cpu().contiguous() for k, v in classifier.state_dict().items()}))
     sha256 = sha256_file(weights_path)
     meta = {
         "dataset": dataset,

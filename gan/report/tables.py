@@ -18,7 +18,13 @@ def model_label(case: str) -> str:
 
 
 # A bench row that did not run, in a few letters; its reason goes into a numbered note.
-SHORT_STATUS = {"n/a": "n/a", "unavailable": "unavail.", "error": "ERROR"}
+SHORT_STATUS = {
+    "n/a": "n/a",
+    "unavailable": "unavail.",
+    "unsupported": "unsupp.",
+    "error": "ERROR",
+    "skipped": "skipped",
+}
 # (header, field, format) of a bench row; the wide ones appear with `gan bench --wide`.
 BENCH_COLUMNS = (
     ("median ms", "median_ms", "{:.4f}"),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from gan.errors import GanError
-from gan.files.atomic import atomic_path, write_text
+from gan.files.atomic import write_bytes, write_text
 from gan.files.hashing import sha256_file
 from gan.files.ownership import RUN_FORMAT
 from gan.models.inputs import Labels, Signature
@@ -89,8 +89,9 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
     tensor_name = f"checkpoint-epoch{checkpoint.epoch:03d}.safetensors"
-    with atomic_path(run_dir / tensor_name) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "gan-toolkit", "arch": checkpoint.config.arch})
+    # Serialised in memory and written by Python, so a full disk is an OSError, never a native abort.
+    metadata = {"format": "gan-toolkit", "arch": checkpoint.config.arch}
+    write_bytes(run_dir / tensor_name, save(tensors, metadata=metadata))
     meta = {
         "format": RUN_FORMAT,
         "format_version": FORMAT_VERSION,

@@ -14,7 +14,7 @@ from gan.files.atomic import write_text
 from gan.files.locking import exclusive
 from gan.files.ownership import RUN_FORMAT, check_target, prepare_run_dir
 from gan.models.architecture import Architecture
-from gan.models.calls import call
+from gan.models.calls import call, check_calls
 from gan.models.inputs import Labels, Noise, as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import save_grid
@@ -40,6 +40,7 @@ def import_weights(
     check_target(run_dir, force, "run dir")
     architecture, ref = load_architecture(arch)
     generator, discriminator = _models(architecture, generator_weights, discriminator_weights, seed)
+    check_calls(architecture, generator, discriminator)
     signature = architecture.signature
     fixed = signature.draw(
         "generator", fixed_grid_size(signature), seed, size=signature.sizes[0] if signature.sizes else None
@@ -118,7 +119,7 @@ def _fixed_grid(
     if discriminator is not None:
         d_args = signature.discriminator_args(fixed, images)
         call(
-            discriminator.eval(),
+            as_called(signature, "discriminator", discriminator.eval()),
             d_args,
             architecture=name,
             role="discriminator",

@@ -26,6 +26,7 @@ from gan.errors import GanError
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, prepare_run_dir
 from gan.models.architecture import Architecture
+from gan.models.calls import check_calls, model_code
 from gan.models.inputs import Labels, Noise, as_called
 from gan.models.spec import load_architecture
 from gan.report.pictures import read_losses
@@ -177,6 +178,7 @@ def set_up(
     generator, discriminator = architecture.build(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
+    check_calls(architecture, generator, discriminator)
     resumed_on = checkpoint.config.gemm if checkpoint is not None else None
     gemm = _choose_gemm(
         config,
@@ -240,8 +242,9 @@ def _fresh_state(
     opt_g = make_optimizer(generator, config.lr, betas)
     opt_d = make_optimizer(discriminator, config.lr, betas)
     step = GanStep(
-        as_called(architecture.signature, "generator", generator),  # with G's fixed keyword arguments
-        discriminator,
+        # With G's fixed keyword arguments, and G's image and D's score alone of several outputs.
+        as_called(architecture.signature, "generator", generator),
+        as_called(architecture.signature, "discriminator", discriminator),
         opt_g,
         opt_d,
         loss=loss,
@@ -434,11 +437,14 @@ def _train_epochs(state: TrainingState, console: Console) -> TrainResult:
                 )
                 started = time.perf_counter()
                 try:
-                    stats = run_epoch(state, epoch, functools.partial(_show, progress, task))
+                    with model_code(state.architecture.name, "the training step"):
+                        stats = run_epoch(state, epoch, functools.partial(_show, progress, task))
                 except KeyboardInterrupt:
                     result.interrupted = True
                     break
                 seconds = time.perf_counter() - started
+                if config.compile and epoch == state.start_epoch + 1 and state.step.eager_reason:
+                    console.print(f"[dim]the step {state.step.eager_reason}; trained with the eager step")
                 _end_epoch(state, epoch, stats)
                 if state.world.is_main:
                     drawings.after_epoch(state.loss_rows, seconds)

@@ -98,7 +98,13 @@ class GanStep:
         views = tuple(t is not None and t._base is not None for t in (real_images, z, labels))
         call = (real_images.shape, real_images.dtype, z.shape, z.dtype, labels is None, views, share)
         if self._compiled_for is None:
-            stats = self._call_compiled(real_images, z, labels)  # compiles, checking every guard once
+            try:
+                stats = self._call_compiled(real_images, z, labels)  # compiles, checking every guard once
+            except Exception as error:  # a model the compiler cannot take still trains, eagerly
+                self._compiled = None
+                first = (str(error).strip().splitlines() or [""])[0][:200]
+                self.eager_reason = f"could not be compiled ({type(error).__name__}: {first})"
+                return self.eager(real_images, z, labels, mix=mix, update_g=update_g)
             self._compiled_for = call
             return stats
         # One graph per run: the short last batch of an epoch runs eagerly rather than paying for
@@ -192,8 +198,13 @@ class GanStep:
         return loss_g, fake_out
 
     def _apply(self, optimizer: torch.optim.Adam, module: nn.Module, loss: torch.Tensor) -> None:
-        params = list(module.parameters())
-        grads = list(torch.autograd.grad(loss, params))
+        params = [p for p in module.parameters() if p.requires_grad]  # a frozen layer stays frozen
+        # A head the loss does not reach (an AC-GAN D's class logits, a G's attention output) gets
+        # zero gradients: Adam leaves it where it is.
+        grads = [
+            torch.zeros_like(p) if g is None else g
+            for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True))
+        ]
         if self.grad_sync is not None:
             self.grad_sync(grads, self.share)
         for p, g in zip(params, grads):
