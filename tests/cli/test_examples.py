@@ -186,9 +186,8 @@ def test_a_user_module_that_raises_is_one_line_naming_it(tmp_path):
         "--discriminator",
         d_path,
     )
-    assert_user_error(
-        result, "architecture 'pix2pix-w8': its discriminator raised TypeError on image (64, 3, 32, 32)"
-    )
+    assert_user_error(result, "architecture 'pix2pix-w8': its discriminator raised TypeError on image (")
+    assert "missing 1 required positional argument" in result.output
     assert not (tmp_path / "run").exists()
 
 

@@ -79,7 +79,7 @@ def test_parity_catches_a_frozen_batch_axis(tmp_path):
         (torch.randn(3, 100),),
         tmp_path / "g.onnx",
         ["z"],
-        "image",
+        ["image"],
         free_axes={"z": {0: "batch"}, "image": {0: "batch"}},
         exporter="torchscript",
     )

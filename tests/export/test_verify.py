@@ -120,7 +120,9 @@ def test_a_users_module_that_raises_is_named_through_the_python_api(tmp_path):
     architecture = Architecture("broken", Broken, None, z_shape=(4,), image_shape=(1, 2, 2))
     with pytest.raises(
         UserModelError,
-        match=r"'broken': its generator raised ValueError on z \(\d+, 4\): channels must be even",
+        # The user's file and line where it was raised, then the message.
+        match=r"'broken': its generator raised ValueError on z \(\d+, 4\) "
+        r"\(at test_verify.py:\d+ in forward\): channels must be even",
     ):
         export_models(ExportRequest(architecture, Broken(), None, tmp_path / "export"))
     assert not (tmp_path / "export").exists()
