@@ -2,7 +2,9 @@
 
 - warm-up runs first (TorchScript's profiling executor needs at least 2; we always do >= 10),
   with the very first call reported separately as the cold start;
-- then iterations until BOTH a minimum count and a minimum time are reached;
+- then iterations until BOTH a minimum count and a minimum time are reached; with a `max_time_s`
+  (--quick), a slow call stops each phase once that much time has passed, keeping at least
+  MIN_WARMUP warm-ups and MIN_SAMPLES samples, so one heavy row cannot take a quick bench's budget;
 - on CUDA, a pair of events around each iteration and one synchronize at the end, so the host
   never stalls the GPU queue between samples; on CPU, perf_counter around each call;
 - the garbage collector is off while timing, and every raw sample is kept.
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 import torch
 
 NOISY_IQR_FRACTION = 0.10
+# What a row keeps however slow its call: TorchScript's profiling executor needs 2 warm-ups.
+MIN_WARMUP, MIN_SAMPLES = 2, 5
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,18 @@ class StopRule:
     warmup: int = 10
     min_iters: int = 50
     min_time_s: float = 1.0
+    max_time_s: float | None = None  # per phase (warm-up, samples); None: no limit
 
     @classmethod
     def quick(cls) -> StopRule:
-        return cls(warmup=10, min_iters=20, min_time_s=0.2)
+        return cls(warmup=10, min_iters=20, min_time_s=0.2, max_time_s=1.5)
+
+    def done(self, count: int, seconds: float, least: int, wanted: int, min_time_s: float = 0.0) -> bool:
+        """Whether a phase that ran `count` calls in `seconds` may stop: it reached `wanted` calls
+        and `min_time_s`, or it is over `max_time_s` with at least `least` calls."""
+        if count >= wanted and seconds >= min_time_s:
+            return True
+        return self.max_time_s is not None and count >= least and seconds >= self.max_time_s
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,10 @@ def measure(run: Callable[[], object], device: torch.device, rule: StopRule = St
     gc.disable()
     try:
         cold_ms = _time_once(run, cuda)
-        for _ in range(rule.warmup):
+        began, count = time.perf_counter(), 0
+        while not rule.done(count, time.perf_counter() - began, MIN_WARMUP, rule.warmup):
             run()
+            count += 1
         if cuda:
             torch.cuda.synchronize(device)
             samples_ms = _cuda_samples(run, rule)
@@ -98,7 +112,9 @@ def _time_once(run: Callable[[], object], cuda: bool) -> float:
 def _cpu_samples(run: Callable[[], object], rule: StopRule) -> list[float]:
     samples = []
     began = time.perf_counter()
-    while len(samples) < rule.min_iters or time.perf_counter() - began < rule.min_time_s:
+    while not rule.done(
+        len(samples), time.perf_counter() - began, MIN_SAMPLES, rule.min_iters, rule.min_time_s
+    ):
         start = time.perf_counter()
         run()
         samples.append((time.perf_counter() - start) * 1e3)
@@ -110,7 +126,9 @@ def _cuda_samples(run: Callable[[], object], rule: StopRule) -> list[float]:
     # when to stop, and reads all the event times after one synchronize at the end.
     events = []
     began = time.perf_counter()
-    while len(events) < rule.min_iters or time.perf_counter() - began < rule.min_time_s:
+    while not rule.done(
+        len(events), time.perf_counter() - began, MIN_SAMPLES, rule.min_iters, rule.min_time_s
+    ):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         run()

@@ -276,7 +276,9 @@ def localize_comparisons(
     failed: dict[tuple[str, str, str], bool] = {}  # (model, backend, device) -> whether one failed
     for c in comparisons:
         # A variant's error is everywhere by design (quantization): localization is for fp32.
-        if (c.passed and not everything) or c.check == "distribution" or c.precision != FP32:
+        # A row that did not run (its file failed to export or to load) has no layers to compare.
+        skip = c.error or c.check == "distribution" or c.precision != FP32
+        if (c.passed and not everything) or skip:
             continue
         model = c.model.split("@")[0]
         key = ("generator" if model == "chain" else model, c.backend, c.device)

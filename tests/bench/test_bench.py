@@ -59,6 +59,24 @@ def test_stop_rule_needs_both_count_and_time():
     assert len(m.samples_ms) > 1
 
 
+def test_a_slow_call_under_a_time_cap_keeps_the_fewest_runs():
+    """--quick's cap: a call far slower than the cap stops each phase at its minimum count."""
+    import time
+
+    from gan.bench.timing import MIN_SAMPLES, MIN_WARMUP
+
+    calls = []
+    rule = StopRule(warmup=10, min_iters=20, min_time_s=0.0, max_time_s=0.001)
+    m = measure(lambda: (calls.append(1), time.sleep(0.002)), CPU, rule)
+    assert len(m.samples_ms) == MIN_SAMPLES and len(calls) == 1 + MIN_WARMUP + MIN_SAMPLES
+    # A fast call never reaches the cap: the counts are the rule's own.
+    calls.clear()
+    m = measure(
+        lambda: calls.append(1), CPU, StopRule(warmup=10, min_iters=20, min_time_s=0.0, max_time_s=60)
+    )
+    assert len(m.samples_ms) == 20 and len(calls) == 1 + 10 + 20
+
+
 def test_flop_counts_match_the_mlp_by_hand():
     architecture, generator, discriminator = fresh_models("mlp")
     setup = TrainSetup(generator, discriminator, GanLoss(), architecture.signature, 64, CPU)
