@@ -19,14 +19,14 @@ from gan.data.images import normalize
 from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ModelSource
 from gan.export.calibration import CALIBRATION_SEED, calibrations
+from gan.export.formats import ExportFormat, Target, choose_formats
 from gan.export.golden import GOLDEN, PARITY_BATCHES, SIZED_BATCHES, make_golden, parity_cases, save_golden
 from gan.export.localize import Localization
 from gan.export.manifest import read_manifest, write_manifest
 from gan.export.model_io import baked_arguments, describe, free_axes, input_names, output_name
 from gan.export.parity import DEFAULT_TOLERANCES, Comparison
 from gan.export.precision import BUDGETS, FP32, VariantSkipped, build_variant, parse_precisions, variant_file
-from gan.export.to_onnx import DEFAULT_OPSET, check_opset, export_onnx, onnx_io, validate_onnx
-from gan.export.torchscript import export_torchscript
+from gan.export.to_onnx import DEFAULT_OPSET, check_opset
 from gan.export.verify import VerifyOptions, localize_comparisons, prove_parity
 from gan.files.locking import exclusive
 from gan.files.ownership import check_target, remove_abandoned
@@ -70,6 +70,9 @@ class ExportRequest:
     # `real_images` (float in [-1, 1], G's image shape) and G's outputs, or on G's alone.
     precisions: tuple[str, ...] = (FP32,)
     real_images: torch.Tensor | None = None
+    # A comma list of gan.export.formats names; None: $GAN_EXPORT_FORMATS, else every format
+    # this machine can build.
+    formats: str | None = None
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -114,6 +117,7 @@ def export_run(
     exporter: str = "dynamo",
     force: bool = False,
     precisions: tuple[str, ...] = (FP32,),
+    formats: str | None = None,
     console: Console | None = None,
 ) -> ExportResult:
     """Exports the models of a run dir (default: into RUN_DIR/export), with the precision
@@ -146,6 +150,7 @@ def export_run(
         force=force,
         precisions=precisions,
         real_images=real,
+        formats=formats,
     )
     return export_models(request, console)
 
@@ -170,6 +175,7 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
     """The Python API: exports the request's modules to TorchScript and ONNX with a manifest and
     golden I/O, proves parity, and returns the result (its `.manifest` is what was written)."""
     console = console or Console(quiet=True)
+    formats, skipped_formats = choose_formats(request.formats)  # an impossible one: before any work
     check_target(request.out, request.force, "export dir")
     with exclusive(request.out, "export dir"):
         remove_abandoned(request.out)
@@ -182,11 +188,11 @@ def export_models(request: ExportRequest, console: Console | None = None) -> Exp
             with console.status("exporting") as status:
                 check_calls(request.architecture, request.generator, request.discriminator)
                 _check_randomness(request)
-                described, notices = _write_artifacts(request, staging, status)
+                described, notices = _write_artifacts(request, staging, formats, status)
                 variant_notes = _write_variants(request, staging, described, status)
                 status.update("golden I/O and parity")
                 golden = _write_golden(request, staging, described)
-                write_manifest(staging, _manifest(request, described))
+                write_manifest(staging, _manifest(request, described, formats, skipped_formats))
                 manifest = read_manifest(staging)
                 options = VerifyOptions(
                     device=request.device, grid_path=staging / PARITY_GRID, plot_dir=staging
@@ -231,67 +237,54 @@ def _check_randomness(request: ExportRequest) -> None:
         )
 
 
-def _write_artifacts(request: ExportRequest, staging: Path, status) -> tuple[dict, list[str]]:
-    """The .pt and .onnx of each model, validated; returns their manifest entries and torch's
+def _write_artifacts(
+    request: ExportRequest, staging: Path, formats: list[ExportFormat], status
+) -> tuple[dict, list[str]]:
+    """Each model in each format (gan.export.formats); returns their manifest entries and torch's
     notices. A format that fails for a model (an operator the ONNX exporter lacks, a trace that
     cannot be taken) is recorded with its reason under "failed", and the other formats go on; a
     model that cannot even be called stops the export."""
     signature, arch = request.architecture.signature, request.architecture.name
-    described, notices = {}, []
+    settings = {
+        "architecture": arch,
+        "opset": request.opset,
+        "exporter": request.exporter,
+        "device": str(request.device),
+    }
+    described = {}
     for name, module in request.models.items():
         names = input_names(signature, name)
         examples = signature.draw(name, TRACE_BATCH, GOLDEN_SEED + 1, size=_first(signature.sizes))
         with torch.no_grad(), user_code(arch, name, names, examples):
             outputs = named_outputs(module, examples, module(*examples), name, _primary(request, name))
         axes = free_axes(signature, name, outputs, TRACE_BATCH)
-        files, failed = {}, {}
-        status.update(f"TorchScript: {name}")
-        try:
-            with user_code(arch, name, names, examples, stage="tracing for TorchScript"):
-                # A stochastic G cannot pass the trace check, which compares two runs.
-                check = not (signature.stochastic and name == "generator")
-                notices += export_torchscript(module, examples, staging / f"{name}.pt", check=check)
-            files["torchscript"] = f"{name}.pt"
-        except EnvironmentMissing:  # a full disk is the machine's, not this format's: stop
-            raise
-        except GanError as error:
-            failed["torchscript"] = str(error)
-        status.update(f"ONNX ({request.exporter}, opset {request.opset}): {name}")
-        path = staging / f"{name}.onnx"
-        try:
-            export_onnx(
-                module,
-                examples,
-                path,
-                names,
-                [n for n, _ in outputs],
-                free_axes=axes,
-                opset=request.opset,
-                exporter=request.exporter,
-            )
-            onnx_model = validate_onnx(path)
-            files["onnx"] = f"{name}.onnx"
-        except EnvironmentMissing:
-            raise
-        except GanError as error:
-            failed["onnx"] = str(error)
-            path.unlink(missing_ok=True)
+        target = Target(name, module, examples, names, [n for n, _ in outputs], axes, signature, settings)
+        files, failed, made_by, entry = {}, {}, {}, {}
+        for fmt in formats:
+            status.update(f"{fmt.name}: {name}")
+            try:
+                made_by[fmt.name], fields = fmt.write(target, staging / fmt.file_name(name))
+                files[fmt.name] = fmt.file_name(name)
+                entry |= fields
+            except EnvironmentMissing:  # a full disk is the machine's, not this format's: stop
+                raise
+            except GanError as error:  # this format's rows say why; the other formats go on
+                failed[fmt.name] = str(error)
         described[name] = {
             "files": files,
             **({"failed": failed} if failed else {}),
+            "made_by": made_by,
             **describe(names, examples, outputs, axes),
-            "onnx_declared": onnx_io(onnx_model) if "onnx" in files else None,
+            "onnx_declared": None,
+            **entry,
             "baked_arguments": baked_arguments(
                 module, len(names), dict(signature.generator_kwargs) if name == "generator" else {}
             ),
         }
-        if "onnx" in files:
-            described[name]["opset"] = next(
-                o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")
-            )
     if not any(d["files"] for d in described.values()):
         reasons = "; ".join(r for d in described.values() for r in d["failed"].values())
         raise GanError(f"no format could be exported: {reasons}")
+    notices = [n for fmt in formats for n in fmt.notices]
     return described, notices
 
 
@@ -358,7 +351,9 @@ def _batches(signature) -> tuple[int, ...]:
     return SIZED_BATCHES if signature.sizes else PARITY_BATCHES
 
 
-def _manifest(request: ExportRequest, described: dict) -> dict:
+def _manifest(
+    request: ExportRequest, described: dict, formats: list[ExportFormat], skipped_formats: dict[str, str]
+) -> dict:
     """manifest.json before parity: what was written, from what, by which versions."""
     architecture = request.architecture
     return {
@@ -372,6 +367,10 @@ def _manifest(request: ExportRequest, described: dict) -> dict:
         "loss": (request.loss or architecture.loss) if request.discriminator else None,
         "source": request.source or {"run_dir": None, "note": "exported through the Python API"},
         "exporter": request.exporter,
+        # The formats asked for (each model's files, or its reason under "failed"), and those this
+        # machine could not build by default, with why (gan.export.formats).
+        "formats": [fmt.name for fmt in formats],
+        "skipped_formats": skipped_formats,
         # What the files say, which may differ from what was asked for.
         "opset": next((d["opset"] for d in described.values() if "opset" in d), request.opset),
         "trace_batch": TRACE_BATCH,

@@ -24,7 +24,8 @@ from gan.export.backends import (
 )
 from gan.export.backends.eager import TorchBackend
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
-from gan.export.backends.torchscript import UNTRUSTED, torchscript_backend
+from gan.export.backends.torchscript import torchscript_backend
+from gan.export.formats import CODE_FORMATS
 from gan.export.manifest import MANIFEST, manifest_signature, read_manifest
 from gan.export.verify import parity_gate
 from gan.models.calls import user_code
@@ -55,8 +56,11 @@ def generator_backend(
         raise GanError(f"{backend} runs {', '.join(spec.precisions)}, not {precision}")
     if precision != "fp32" and Path(source).is_file():
         raise GanError(f"--precision {precision} needs an export dir (or a run dir with export/)")
-    if backend == "torchscript" and not trust_code:
-        raise GanError(f"--untrusted refuses TorchScript: {UNTRUSTED}; use --backend onnxruntime")
+    if spec.reads in CODE_FORMATS and not trust_code:
+        raise GanError(
+            f"--untrusted refuses {backend}: loading its {spec.reads} files runs code; "
+            "use --backend onnxruntime"
+        )
     source = Path(source)
     if not source.exists():
         raise GanError(f"{source} does not exist")

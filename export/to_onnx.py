@@ -107,9 +107,15 @@ def _free_axes_argument(
         return {
             "dynamic_axes": {name: dict(free_axes[name]) for name in [*inputs, *outputs] if free_axes[name]}
         }
+    return {"dynamic_shapes": dynamic_shapes(module, free_axes, inputs)}
+
+
+def dynamic_shapes(module: nn.Module, free_axes: dict[str, Axes], inputs: list[str]) -> tuple | dict:
+    """torch.export's dynamic_shapes for `inputs`: one Dim per symbol, shared by every input with
+    that axis (the ONNX exporter, the ExportedProgram and AOTInductor use the same)."""
     dims = {symbol: torch.export.Dim(symbol) for axes in free_axes.values() for symbol in axes.values()}
     shapes = tuple({axis: dims[symbol] for axis, symbol in free_axes[name].items()} for name in inputs)
-    return {"dynamic_shapes": _by_parameter(module, shapes)}
+    return _by_parameter(module, shapes)
 
 
 def _by_parameter(module: nn.Module, shapes: tuple) -> tuple | dict:

@@ -16,6 +16,7 @@ from torch import nn
 
 from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ModelSource, Unavailable, Unsupported, build_backends, parity_backends
+from gan.export.formats import CODE_FORMATS
 from gan.export.golden import extra_outputs, fixed_inputs, golden_inputs, load_golden, parity_cases
 from gan.export.image_parity import ImageGates, check_image_parity
 from gan.export.localize import Localization, eager_models, localize
@@ -61,6 +62,8 @@ class VerifyOptions:
     grid_path: Path | None = None
     heatmap_dir: Path | None = None
     plot_dir: Path | None = None
+    # Also run the AOTInductor package and the TorchScript file from a C++ program (gan.export.cpp_check).
+    cpp: bool = False
 
     def rule(self, manifest: dict, precision: str = FP32) -> Rule:
         """fp32's rule: the manifest's tolerances with this command line's overrides. A variant's:
@@ -79,6 +82,11 @@ class VerifyOptions:
         if self.error_stat not in ERROR_STATS:
             raise GanError(
                 f"unknown error statistic {self.error_stat!r}; choose one of {', '.join(ERROR_STATS)}"
+            )
+        if self.cpp and not self.trust_code:
+            raise GanError(
+                "--cpp loads the AOTInductor package and the TorchScript file, whose loading runs code; "
+                "it cannot be combined with --untrusted"
             )
         if not 0 < self.error_quantile <= 1:
             raise GanError(f"--error-quantile must be in (0, 1], got {self.error_quantile}")
@@ -197,12 +205,14 @@ def planned_backends(source: ModelSource, device: torch.device) -> list:
     `device` too when it is CUDA; eager only with the modules, TorchScript only when its code is
     trusted; then each of the export's precision variants on every backend that reads them."""
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    exported = source.exported_formats()
     specs = [
         (spec, dev)
         for dev in devices
         for spec in parity_backends(dev)
         if not (spec.name == "eager" and source.eager is None)
-        and not (spec.name == "torchscript" and not source.trust_code)
+        and not (spec.reads in CODE_FORMATS and not source.trust_code)
+        and (spec.reads is None or spec.reads in exported)  # a format the export was made without
     ]
     return [
         (spec, dev, precision)
@@ -241,6 +251,12 @@ def verify_export(export_dir: str | Path, options: VerifyOptions | None = None) 
         eager, note = eager_models(manifest, options.run_dir, options.trust_code)
     golden = load_golden(export_dir / manifest["golden"]["file"], manifest_signature(manifest))
     comparisons, images = prove_parity(export_dir, manifest, golden, options)
+    if options.cpp:
+        from gan.export.cpp_check import cpp_comparisons  # builds a C++ program: only when asked
+
+        comparisons += cpp_comparisons(
+            export_dir, manifest, golden, options.rule(manifest), output_names(manifest)
+        )
     localizations: list[Localization] = []
     if options.localize or not all(c.passed for c in comparisons):
         if eager is None and not note:
@@ -277,7 +293,8 @@ def localize_comparisons(
     for c in comparisons:
         # A variant's error is everywhere by design (quantization): localization is for fp32.
         # A row that did not run (its file failed to export or to load) has no layers to compare.
-        skip = c.error or c.check == "distribution" or c.precision != FP32
+        # The C++ rows (aoti-cpp, torchscript-cpp) ran outside this process: no layers to hook.
+        skip = c.error or c.check == "distribution" or c.precision != FP32 or c.backend.endswith("-cpp")
         if (c.passed and not everything) or skip:
             continue
         model = c.model.split("@")[0]
@@ -295,6 +312,22 @@ def localize_comparisons(
         where.failed = any_failed
         found.append(where)
     return found
+
+
+def untrusted_note(manifest: dict) -> str:
+    """Which files --untrusted left unloaded, and why: "" when none."""
+    skipped = [
+        described["files"][fmt]
+        for described in manifest["models"].values()
+        for fmt in CODE_FORMATS
+        if fmt in described["files"]
+    ]
+    if not skipped:
+        return ""
+    return (
+        f"--untrusted: not loaded {', '.join(skipped)}: TorchScript and ExportedProgram files are "
+        "unpickled and AOTInductor packages hold a shared library, so loading them runs code"
+    )
 
 
 def call_notes(manifest: dict) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from gan.errors import GanError
+from gan.export.backends.aoti import AOTI
 from gan.export.backends.base import (
     ArtifactMissing,
     Backend,
@@ -21,6 +22,7 @@ from gan.export.backends.chain import ChainBackend
 from gan.export.backends.compile import COMPILE, COMPILE_STEP
 from gan.export.backends.cudagraph import CUDAGRAPH
 from gan.export.backends.eager import EAGER, EAGER_ONEDNN
+from gan.export.backends.exported_program import EXPORTED_PROGRAM
 from gan.export.backends.onnxruntime import (
     ONNXRUNTIME,
     ONNXRUNTIME_CUDAGRAPH,
@@ -35,6 +37,8 @@ BACKENDS: tuple[BackendSpec, ...] = (
     EAGER,
     EAGER_ONEDNN,
     TORCHSCRIPT,
+    EXPORTED_PROGRAM,
+    AOTI,
     ONNXRUNTIME,
     ONNXRUNTIME_IOBINDING,
     ONNXRUNTIME_NUMPY,

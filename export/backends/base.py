@@ -107,9 +107,13 @@ class ModelSource:
             raise Unavailable("needs an export dir (gan export)")
         described = self.manifest["models"][model]
         if precision == "fp32":
+            if fmt in described.get("failed", {}):
+                raise ArtifactMissing(described["failed"][fmt])
             if fmt not in described["files"]:
-                reason = described.get("failed", {}).get(fmt, f"this export has no {fmt} file of its {model}")
-                raise ArtifactMissing(reason)
+                raise Unavailable(
+                    f"this export has no {fmt} file (it was made without that format; "
+                    f"gan export RUN --formats ...,{fmt} adds it)"
+                )
             return Path(self.export_dir) / described["files"][fmt]
         variant = described.get("variants", {}).get(precision)
         if variant is None:
@@ -122,6 +126,13 @@ class ModelSource:
         if "file" not in variant:
             raise Unavailable(f"its {precision} {model} was not built: {variant.get('skipped')}")
         return Path(self.export_dir) / variant["file"]
+
+    def exported_formats(self) -> list[str]:
+        """The formats the export was asked for (written, or failed with a reason); exports made
+        before formats could be chosen have TorchScript and ONNX."""
+        if self.manifest is None:
+            return []
+        return list(self.manifest.get("formats", ["torchscript", "onnx"]))
 
     def variants(self) -> list[str]:
         """The precision variants this export has a file of, for every model."""
@@ -173,6 +184,8 @@ class BackendSpec:
     availability: Callable[[torch.device], str | None] | None = None
     # An optional extra: where it is not installed, parity leaves it out instead of failing.
     optional: bool = False
+    # The export format whose files it runs (gan.export.formats); None: the eager modules.
+    reads: str | None = None
 
     def problem(self, device: torch.device) -> str | None:
         """Why this backend cannot run on `device` here, or None when it can be tried."""

@@ -259,6 +259,7 @@ def _spec(mode: str, summary: str, devices: tuple[str, ...], parity_on=(), bench
         parity_on=parity_on,
         bench_on=bench_on,
         availability=_cuda_availability,
+        reads="onnx",
     )
 
 

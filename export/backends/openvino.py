@@ -105,4 +105,5 @@ OPENVINO = BackendSpec(
     precisions=("fp32", "bf16", "int8-static"),
     availability=openvino_problem,
     optional=True,
+    reads="onnx",
 )

@@ -65,4 +65,5 @@ TORCHSCRIPT = BackendSpec(
     training=Training(wrap=_traced),
     parity_on=("cpu", "cuda"),
     bench_on=("cpu", "cuda"),
+    reads="torchscript",
 )

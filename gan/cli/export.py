@@ -44,8 +44,18 @@ def export(
     max_fcd_increase: Annotated[
         float, typer.Option(help="With variants: the FCD rise, in percent, a variant may cost.")
     ] = 1.0,
+    formats: Annotated[
+        str | None,
+        typer.Option(
+            help="Formats to write, comma-separated: torchscript, onnx, exported-program (torch.export), "
+            "aoti (an AOTInductor package, needs a C++ compiler). [default: $GAN_EXPORT_FORMATS, else "
+            "every format this machine can build; one it cannot is skipped with the reason]",
+            show_default=False,
+        ),
+    ] = None,
 ):
-    """Export G and D to TorchScript and ONNX, with manifest.json and golden I/O, and prove parity.
+    """Export G and D to TorchScript, ONNX, an ExportedProgram and an AOTInductor package, with
+    manifest.json and golden I/O, and prove parity.
 
     Exits 1 when any backend disagrees with eager PyTorch beyond tolerance, after naming the
     first layer where it diverges (and plotting every layer's error into the export dir).
@@ -65,8 +75,11 @@ def export(
         exporter=exporter,
         force=force,
         precisions=precisions,
+        formats=formats,
         console=console,
     )
+    for name, reason in result.manifest.get("skipped_formats", {}).items():
+        warn(f"{name} not exported: {reason}")
     if result.notices:
         console.print(
             "[dim]note: torch marks TorchScript (torch.jit.trace/save) as deprecated; the .pt "

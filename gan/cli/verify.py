@@ -88,6 +88,14 @@ def verify(
         ),
     ] = None,
     untrusted: Untrusted = False,
+    cpp: Annotated[
+        bool,
+        typer.Option(
+            "--cpp",
+            help="Also run the AOTInductor package and the TorchScript file from a C++ program built "
+            "against this torch (once; needs a C++20 compiler): rows aoti-cpp and torchscript-cpp.",
+        ),
+    ] = False,
 ):
     """Re-run parity from manifest.json and golden I/O alone (no checkpoint); exit 1 on mismatch.
 
@@ -99,7 +107,7 @@ def verify(
     dir); 3 the machine lacks what was asked for (a CUDA device, onnxruntime-gpu).
     """
     from gan.device import resolve_device
-    from gan.export.verify import VerifyOptions, call_notes, verify_export
+    from gan.export.verify import VerifyOptions, call_notes, untrusted_note, verify_export
     from gan.files.atomic import check_writable
 
     for path in (junit_xml, json_report):
@@ -119,8 +127,11 @@ def verify(
         grid_path=grid,
         heatmap_dir=save_heatmaps,
         plot_dir=plots,
+        cpp=cpp,
     )
     report = verify_export(export_dir, options)
+    if untrusted and (note := untrusted_note(report.manifest)):
+        console.print(f"[yellow]{note}", highlight=False)
     print_parity(report.comparisons, report.image_checks, report.localizations, report.localization_note)
     for note in call_notes(report.manifest):
         console.print(f"[dim]{note}", highlight=False)
