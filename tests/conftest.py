@@ -36,6 +36,11 @@ class _TopLevelImports(importlib.abc.MetaPathFinder):
         return None  # the import itself goes on as it would
 
 
+# AOTInductor compiles every model it exports for 5-20 s on 2 cores: the suite exports TorchScript,
+# ONNX and the ExportedProgram by default, as a CI may choose to, and the tests of the package
+# (tests/export/test_aoti.py) ask for it by name.
+os.environ.setdefault("GAN_EXPORT_FORMATS", "torchscript,onnx,exported-program")
+
 _watch = _TopLevelImports()
 sys.meta_path.insert(0, _watch)
 

@@ -188,3 +188,14 @@ def torchrun(*args, data_dir: Path, nproc: int = 2, **popen):
     if popen:
         return subprocess.Popen(command, env=env, **popen)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+
+
+def checked_backends(device: torch.device = CPU, formats: list[str] | None = None):
+    """The BackendSpecs parity checks on `device` for an export of `formats` (by default the
+    suite's, $GAN_EXPORT_FORMATS): a backend whose format was not exported is not planned."""
+    import os
+
+    from gan.export.backends import parity_backends
+
+    formats = formats or os.environ["GAN_EXPORT_FORMATS"].split(",")
+    return [spec for spec in parity_backends(device) if spec.reads is None or spec.reads in formats]

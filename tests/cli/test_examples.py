@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO, assert_user_error, gan, save_weights
+from helpers import REPO, assert_user_error, checked_backends, gan, save_weights
 from PIL import Image
 
-from gan.export.backends import parity_backends
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.models.spec import load_architecture
 
@@ -61,7 +60,7 @@ def test_every_backend_matches_at_every_batch_and_size(imported):
     rows = manifest["parity"]
     assert rows and all(r["passed"] for r in rows), [r for r in rows if not r["passed"]]
     sizes = len(signature.sizes) or 1
-    backends = len(parity_backends(torch.device("cpu")))  # eager, torchscript, onnxruntime, openvino
+    backends = len(checked_backends())  # eager, torchscript, onnxruntime, openvino
     assert len(rows) == backends * 3 * 3 * sizes  # x G, D, chain x batches
     assert gan("verify", run_dir / "export").exit_code == 0
 

@@ -6,10 +6,9 @@ import json
 
 import pytest
 import torch
-from helpers import EXAMPLE, assert_user_error, gan, save_weights
+from helpers import EXAMPLE, assert_user_error, checked_backends, gan, save_weights
 from PIL import Image
 
-from gan.export.backends import parity_backends
 from gan.export.backends.onnxruntime import OnnxRuntimeBackend
 from gan.export.parity import PARITY_BATCHES
 from gan.models.spec import load_architecture
@@ -67,7 +66,7 @@ def check_export_verify_sample(imported, exporter: str, tmp_path):
     models = {"generator"} | ({"discriminator", "chain"} if architecture.has_discriminator else set())
     seen = {(c["model"], c["backend"], c["batch"]) for c in manifest["parity"] if c["passed"]}
     for model in models:
-        for backend in (spec.name for spec in parity_backends(torch.device("cpu"))):
+        for backend in (spec.name for spec in checked_backends()):
             assert {(model, backend, b) for b in PARITY_BATCHES} <= seen
     assert {c["model"] for c in manifest["parity"]} == models
     assert gan("verify", out).exit_code == 0

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_user_error, copy_export, gan, plant_golden, scale_onnx_initializer
+from helpers import (
+    assert_user_error,
+    checked_backends,
+    copy_export,
+    gan,
+    plant_golden,
+    scale_onnx_initializer,
+)
 
-from gan.export.backends import parity_backends
 from gan.export.parity import PARITY_BATCHES, Tolerance, compare
 from gan.export.verify_report import REPORT_VERSION
 
@@ -23,7 +29,7 @@ MODELS = ("generator", "discriminator", "chain")
 def expected_testcases() -> int:
     """Every model x backend x batch the export dir alone can check on the CPU, plus one image
     check per generator backend."""
-    backends = [s.name for s in parity_backends(torch.device("cpu")) if s.name != "eager"]
+    backends = [s.name for s in checked_backends() if s.name != "eager"]
     return len(MODELS) * len(backends) * len(PARITY_BATCHES) + len(backends)
 
 
@@ -112,7 +118,7 @@ def test_image_gates_and_heatmaps(exported_run, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "PSNR" in result.output and "SSIM" in result.output
-    backends = [s.name for s in parity_backends(torch.device("cpu")) if s.name != "eager"]
+    backends = [s.name for s in checked_backends() if s.name != "eager"]
     assert sorted(p.name for p in heatmaps.iterdir()) == sorted(f"heatmap-{b}-cpu.png" for b in backends)
     export = copy_export(exported_run, tmp_path)
     plant_golden(export, lambda g: g.__setitem__("fixed_images", g["fixed_images"] + 3e-3))

@@ -30,10 +30,19 @@ def test_every_backend_is_declared_once_with_what_it_can_do():
 
 
 def test_purposes_filter_the_one_list():
-    assert [s.name for s in parity_backends(CPU)] == ["eager", "torchscript", "onnxruntime", "openvino"]
+    assert [s.name for s in parity_backends(CPU)] == [
+        "eager",
+        "torchscript",
+        "exported-program",
+        "aoti",
+        "onnxruntime",
+        "openvino",
+    ]
     assert [s.name for s in parity_backends(CUDA)] == [
         "eager",
         "torchscript",
+        "exported-program",
+        "aoti",
         "onnxruntime-iobinding",
         "onnxruntime-numpy",
     ]
@@ -41,6 +50,8 @@ def test_purposes_filter_the_one_list():
         "eager",
         "eager-onednn",
         "torchscript",
+        "exported-program",
+        "aoti",
         "onnxruntime",
         "openvino",
         "compile",

@@ -9,10 +9,10 @@ import shutil
 import onnx
 import pytest
 import torch
-from helpers import QUIET, assert_user_error, gan, requires_cuda
+from helpers import QUIET, assert_user_error, checked_backends, gan, requires_cuda
 
 from gan.errors import GanError
-from gan.export.backends import ModelSource, backend_spec, build_backends, parity_backends
+from gan.export.backends import ModelSource, backend_spec, build_backends
 from gan.export.exporter import _swap_in, export_run
 from gan.export.golden import golden_inputs, load_golden
 from gan.export.manifest import read_manifest
@@ -48,7 +48,7 @@ def test_every_backend_matches_eager_at_every_batch(export):
     results = manifest["parity"]
     assert results and all(c["passed"] for c in results), [c for c in results if not c["passed"]]
     seen = {(c["model"], c["backend"], c["batch"]) for c in results}
-    backends = [spec.name for spec in parity_backends(torch.device("cpu"))]
+    backends = [spec.name for spec in checked_backends()]
     expected = {
         (m, b, n) for m in ("generator", "discriminator", "chain") for b in backends for n in PARITY_BATCHES
     }
@@ -70,8 +70,10 @@ def test_manifest_is_the_contract(export):
     assert set(manifest["files"]) == {
         "generator.pt",
         "generator.onnx",
+        "generator.ep.pt2",
         "discriminator.pt",
         "discriminator.onnx",
+        "discriminator.ep.pt2",
         "golden.npz",
     }
     assert all(len(sha) == 64 for sha in manifest["files"].values())

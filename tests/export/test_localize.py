@@ -182,8 +182,9 @@ def test_export_names_the_layer_that_exports_differently(tmp_path, exporter):
         ("onnxruntime", "generator.2 (ScaledWhenExported)"),
         ("openvino", "generator.2 (ScaledWhenExported)"),
     }
-    assert all(f.layers[f.first - 1].passed for f in result.localizations)  # the one before matches
+    # The layer before matches (an ExportedProgram row fails too, with no per-layer comparison).
+    assert all(f.layers[f.first - 1].passed for f in result.localizations if f.first is not None)
     recorded = json.loads((tmp_path / "export" / "manifest.json").read_text())["localization"]
-    plots = {entry["plot"] for entry in recorded}
+    plots = {entry["plot"] for entry in recorded if entry["plot"]}
     assert plots == {f"layers-generator-{b}-cpu.png" for b in ("torchscript", "onnxruntime", "openvino")}
     assert all((tmp_path / "export" / plot).stat().st_size > 0 for plot in plots)
