@@ -65,7 +65,16 @@ class AotiFormat(ExportFormat):
         if not cached.is_file():
             _compile(program, cached)
         write_bytes(path, cached.read_bytes())
-        return {**settings, "compiler": cpp_compiler(), "program_sha256": key}, {}
+        made_by = {**settings, "compiler": cpp_compiler(), "program_sha256": key}
+        if device.type == "cpu":  # its kernels use this CPU's vector instructions: say which
+            made_by["cpu_isa"] = _cpu_isa()
+        return made_by, {}
+
+
+def _cpu_isa() -> str:
+    from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+    return str(pick_vec_isa()) or "scalar"
 
 
 def _on(target: Target, device: torch.device) -> Target:
