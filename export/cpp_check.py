@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from gan.errors import EnvironmentMissing, GanError
-from gan.export.formats.aoti import cache_dir, cpp_compiler
+from gan.export.formats.aoti import cpp_compiler
+from gan.export.formats.cache import cache_dir
 from gan.export.golden import golden_inputs, parity_cases
 from gan.export.manifest import manifest_signature
 from gan.export.parity import Comparison, Rule, compare, failed
@@ -35,7 +36,7 @@ def build_program() -> Path:
     key = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode() + compiler.encode()).hexdigest()[
         :16
     ]
-    binary = cache_dir().parent / "cpp" / f"gan_run-{key}"
+    binary = cache_dir("cpp") / f"gan_run-{key}"
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)

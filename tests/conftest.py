@@ -40,6 +40,10 @@ class _TopLevelImports(importlib.abc.MetaPathFinder):
 # ONNX and the ExportedProgram by default, as a CI may choose to, and the tests of the package
 # (tests/export/test_aoti.py) ask for it by name.
 os.environ.setdefault("GAN_EXPORT_FORMATS", "torchscript,onnx,exported-program")
+# The export cache (ONNX files, AOTInductor packages) of the tests, never the user's: entries are
+# named by the hash of what made them, so one left by an earlier run is as good as a new one; a
+# test that needs a miss points GAN_CACHE_DIR at a directory of its own.
+os.environ.setdefault("GAN_CACHE_DIR", str(REPO / ".pytest_cache" / "gan-cache"))
 
 _watch = _TopLevelImports()
 sys.meta_path.insert(0, _watch)

@@ -3,20 +3,20 @@ the weights) for the export's device, with `torch._inductor.aoti_compile_and_pac
 it with `torch._inductor.aoti_load_package`, C++ with `torch::inductor::AOTIModelPackageLoader`
 (deploy/cpp). Loading it runs native code: --untrusted never loads it.
 
-Compiling takes seconds to tens of seconds, so a package is cached under the hash of the
-serialized program (graph and weights), the torch version and the settings: re-exporting an
-unchanged run copies it instead of compiling again.
+Compiling takes seconds to tens of seconds, so a package is cached (gan.export.formats.cache)
+under the hash of the serialized program (graph and weights), the torch version and the settings:
+re-exporting an unchanged run copies it instead of compiling again.
+
+It is compiled with inductor's `freezing`: the weights become constants of the graph, so the CPU
+kernels take them pre-packed for the GEMM library, as an inference-only artifact can.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,22 +24,19 @@ import torch
 
 from gan.errors import GanError
 from gan.export.formats.base import ExportFormat, Target
-from gan.export.formats.exported_program import export_program
+from gan.export.formats.cache import cache_key, cached_file
+from gan.export.formats.exported_program import program_of
 from gan.files.atomic import write_bytes
 
 COMPILERS = ("g++", "c++", "clang++")
+# Inductor settings of every package; they are part of its cache key and of its manifest entry.
+INDUCTOR_CONFIGS = {"freezing": True}
 
 
 def cpp_compiler() -> str | None:
     """The C++ compiler inductor would call ($CXX first), or None."""
     wanted = [os.environ["CXX"]] if os.environ.get("CXX") else list(COMPILERS)
     return next((path for name in wanted if (path := shutil.which(name))), None)
-
-
-def cache_dir() -> Path:
-    """$GAN_CACHE_DIR/aoti, or ~/.cache/gan-toolkit/aoti."""
-    root = os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan-toolkit"
-    return Path(root) / "aoti"
 
 
 class AotiFormat(ExportFormat):
@@ -56,14 +53,10 @@ class AotiFormat(ExportFormat):
 
     def write(self, target: Target, path: Path) -> tuple[dict, dict]:
         device = torch.device(target.settings.get("device", "cpu"))
-        program = export_program(_on(target, device))
-        buffer = io.BytesIO()
-        torch.export.save(program, buffer)
-        settings = {"torch": torch.__version__, "device": device.type}
-        key = hashlib.sha256(buffer.getvalue() + json.dumps(settings, sort_keys=True).encode()).hexdigest()
-        cached = cache_dir() / f"{key}.pt2"
-        if not cached.is_file():
-            _compile(program, cached)
+        program, saved = program_of(_on(target, device))
+        settings = {"torch": torch.__version__, "device": device.type, "inductor": INDUCTOR_CONFIGS}
+        key = cache_key(saved, settings)
+        cached = cached_file("aoti", key, ".pt2", lambda made: _compile(program, made))
         write_bytes(path, cached.read_bytes())
         made_by = {**settings, "compiler": cpp_compiler(), "program_sha256": key}
         if device.type == "cpu":  # its kernels use this CPU's vector instructions: say which
@@ -82,20 +75,16 @@ def _on(target: Target, device: torch.device) -> Target:
         return target
     module = target.module.to(device)
     examples = tuple(x.to(device) for x in target.examples)
-    return Target(**{**vars(target), "module": module, "examples": examples})
+    return Target(**{**vars(target), "module": module, "examples": examples, "made": {}})
 
 
-def _compile(program: torch.export.ExportedProgram, cached: Path) -> None:
-    """Compiles into a fresh temporary dir (inductor writes with its own C++ writer), then moves
-    the package into the cache in one step."""
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cached.parent, prefix=".compiling-") as tmp:
-        package = Path(tmp) / "package.pt2"
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                torch._inductor.aoti_compile_and_package(program, package_path=str(package))
-        except Exception as error:
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-            raise GanError(f"AOTInductor could not compile it: {type(error).__name__}: {first}") from None
-        os.replace(package, cached)
+def _compile(program: torch.export.ExportedProgram, package: Path) -> None:
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=str(package), inductor_configs=dict(INDUCTOR_CONFIGS)
+            )
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise GanError(f"AOTInductor could not compile it: {type(error).__name__}: {first}") from None

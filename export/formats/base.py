@@ -31,6 +31,8 @@ class Target:
     free_axes: dict[str, dict[int, str]]
     signature: Signature
     settings: dict = field(default_factory=dict)  # opset, exporter, device, cache dir
+    # What one format made that another reuses (the ExportedProgram): made once per model.
+    made: dict = field(default_factory=dict, repr=False)
 
 
 class ExportFormat(ABC):

@@ -18,6 +18,23 @@ from gan.export.to_onnx import dynamic_shapes
 from gan.files.atomic import write_bytes
 
 
+def program_of(target: Target) -> tuple[torch.export.ExportedProgram, bytes]:
+    """The target's ExportedProgram and its `torch.export.save` bytes, traced once per model and
+    shared by every format that starts from it (this one, AOTInductor, the ONNX cache key); a
+    failure is kept too, so it is reported the same way without tracing again."""
+    if "program" not in target.made:
+        try:
+            program = export_program(target)
+            buffer = io.BytesIO()  # written by Python: a full disk is an OSError, not a native abort
+            torch.export.save(program, buffer)
+            target.made["program"] = (program, buffer.getvalue())
+        except GanError as error:
+            target.made["program"] = error
+    if isinstance(target.made["program"], GanError):
+        raise target.made["program"]
+    return target.made["program"]
+
+
 def export_program(target: Target) -> torch.export.ExportedProgram:
     """The module as torch.export traces it, its free axes symbolic; one line when it cannot be."""
     shapes = dynamic_shapes(target.module, target.free_axes, target.input_names)
@@ -55,10 +72,8 @@ class ExportedProgramFormat(ExportFormat):
     summary = "torch.export's ExportedProgram (torch.export.save), the input to AOTInductor and ExecuTorch"
 
     def write(self, target: Target, path: Path) -> tuple[dict, dict]:
-        program = export_program(target)
-        buffer = io.BytesIO()  # written by Python: a full disk is an OSError, not a native abort
-        torch.export.save(program, buffer)
-        write_bytes(path, buffer.getvalue())
+        _, saved = program_of(target)
+        write_bytes(path, saved)
         return {
             "torch": torch.__version__,
             "dynamic": sorted({s for a in target.free_axes.values() for s in a.values()}),
