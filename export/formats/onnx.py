@@ -72,7 +72,9 @@ def _cache_key(target: Target, exporter: str, opset: int) -> str | None:
             "opset": opset,
             "inputs": target.input_names,
             "outputs": target.output_names,
-            "free_axes": {name: {str(k): v for k, v in axes.items()} for name, axes in target.free_axes.items()},
+            "free_axes": {
+                name: {str(k): v for k, v in axes.items()} for name, axes in target.free_axes.items()
+            },
             "versions": [torch.__version__, onnx.__version__, _version("onnxscript")],
         },
     )
