@@ -167,9 +167,10 @@ def onnx_layer_outputs(
 def _openvino_outputs(path: Path, feed: dict) -> dict:
     """Every output of the marked copy as OpenVINO computes it (f32 pinned), by tensor name."""
     backend = OpenVinoBackend(path)
-    backend.request.infer(feed)
+    request = backend.compiled.create_infer_request()
+    request.infer(feed)
     return {
-        name: backend.request.get_tensor(port).data.copy()
+        name: request.get_tensor(port).data.copy()
         for port in backend.compiled.outputs
         for name in port.get_names()
     }

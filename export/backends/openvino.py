@@ -53,12 +53,13 @@ class OpenVinoBackend(Backend):
             raise Unsupported(
                 f"OpenVINO {ov.__version__.split('-')[0]} cannot compile it: {_first(error)}"
             ) from None
-        self.request = self.compiled.create_infer_request()
         self.inputs = [port.get_any_name() for port in self.compiled.inputs]
 
     def bind(self, *inputs: torch.Tensor) -> Run:
         feed = {name: np.ascontiguousarray(x.detach().cpu().numpy()) for name, x in zip(self.inputs, inputs)}
-        request = self.request
+        # A request of its own per bound call: one request is not to be run by two threads at once
+        # ("Infer Request is busy"), and a serving process calls from many.
+        request = self.compiled.create_infer_request()
 
         def run() -> torch.Tensor:
             request.infer(feed)
@@ -68,7 +69,7 @@ class OpenVinoBackend(Backend):
 
     def bind_all(self, *inputs: torch.Tensor):
         feed = {name: np.ascontiguousarray(x.detach().cpu().numpy()) for name, x in zip(self.inputs, inputs)}
-        request, count = self.request, len(self.compiled.outputs)
+        request, count = self.compiled.create_infer_request(), len(self.compiled.outputs)
 
         def run() -> tuple[torch.Tensor, ...]:
             request.infer(feed)
