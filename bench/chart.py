@@ -1,5 +1,7 @@
 """The bench chart: throughput against batch size, one line per backend and one panel per
-workload, to see where each runtime takes over as the batch grows (one batch size: bars)."""
+workload, to see where each runtime takes over as the batch grows (one batch size: bars); a panel
+of peak memory against latency, to see what each runtime's speed costs in RAM; and for the server
+scenario, throughput and p99 latency against the number of concurrent callers."""
 
 from __future__ import annotations
 
@@ -18,12 +20,15 @@ from gan.files.atomic import write_bytes  # noqa: E402
 def save_chart(results: BenchResults, path: Path) -> None:
     """Throughput (samples/s, log scale) against batch size, one line per backend and one panel
     per workload: where each runtime takes over as the batch grows. One batch size: bars."""
+    if any(r.concurrency for r in results.rows):
+        return _save_server_chart(results, path)
     rows = [r for r in results.rows if r.ok]
     workloads = list(dict.fromkeys(r.workload for r in results.rows))
     backends = list(dict.fromkeys(r.backend for r in rows))
     batches = sorted({r.batch_size for r in results.rows})
     trade_off = speed_quality_points(results)
-    panels = len(workloads) + (1 if trade_off else 0)
+    memory = memory_points(results)
+    panels = len(workloads) + (1 if trade_off else 0) + (1 if memory else 0)
     columns = min(3, panels)
     fig_rows = -(-panels // columns)
     fig, axes = plt.subplots(fig_rows, columns, figsize=(4.2 * columns, 3.4 * fig_rows), squeeze=False)
@@ -48,8 +53,11 @@ def save_chart(results: BenchResults, path: Path) -> None:
         if len(batches) == 1:
             ax.set_xticks([])
         ax.grid(alpha=0.3)
+    extra = iter(list(axes.flat)[len(workloads) : panels])
     if trade_off:
-        _speed_quality_panel(axes.flat[len(workloads)], trade_off)
+        _speed_quality_panel(next(extra), trade_off)
+    if memory:
+        _memory_panel(next(extra), memory, colors)
     for ax in list(axes.flat)[panels:]:
         ax.axis("off")
     axes.flat[0].set_ylabel("samples per second (log)")
@@ -59,6 +67,10 @@ def save_chart(results: BenchResults, path: Path) -> None:
         for h, label in zip(*ax.get_legend_handles_labels())
     }
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncols=min(5, len(handles)), fontsize=8)
+    _finish(fig, results, path)
+
+
+def _finish(fig, results: BenchResults, path: Path) -> None:
     config = results.config
     fig.suptitle(f"{config['arch']['name']} GAN, {results.environment['device_name']} ({config['device']})")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
@@ -66,6 +78,48 @@ def save_chart(results: BenchResults, path: Path) -> None:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
+
+
+def memory_points(results: BenchResults) -> list[tuple[str, float, float]]:
+    """(backend, peak MB, median ms) of every forward-G row at the largest batch that has a peak."""
+    rows = [r for r in results.rows if r.ok and r.workload == "forward G" and r.peak_rss_mb is not None]
+    if not rows:
+        return []
+    batch = max(r.batch_size for r in rows)
+    return [(r.backend, r.peak_rss_mb, r.median_ms) for r in rows if r.batch_size == batch]
+
+
+def _memory_panel(ax, points: list[tuple[str, float, float]], colors: dict) -> None:
+    for name, peak_mb, median_ms in points:
+        ax.scatter(peak_mb, median_ms, color=colors.get(name, "tab:gray"), zorder=3)
+        ax.annotate(name, (peak_mb, median_ms), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_title("forward G: peak memory vs latency\n(lower left is better)", fontsize=9)
+    ax.set_xlabel("peak RSS above the bare process (MB)")
+    ax.set_ylabel("median ms")
+    ax.grid(alpha=0.3)
+
+
+def _save_server_chart(results: BenchResults, path: Path) -> None:
+    """Throughput and p99 latency against concurrent callers, one line per backend."""
+    rows = [r for r in results.rows if r.ok and r.concurrency]
+    backends = list(dict.fromkeys(r.backend for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), squeeze=False)
+    for i, backend in enumerate(backends):
+        mine = sorted((r.concurrency, r.throughput_per_s, r.p99_ms) for r in rows if r.backend == backend)
+        levels = [m[0] for m in mine]
+        color = plt.cm.tab10(i % 10)
+        axes[0, 0].plot(levels, [m[1] for m in mine], marker="o", color=color, label=backend)
+        axes[0, 1].plot(levels, [m[2] for m in mine], marker="o", color=color, label=backend)
+    batch = rows[0].batch_size if rows else 1
+    for ax, title in zip(axes.flat, (f"throughput, batch {batch} per request", "p99 latency (ms)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("concurrent callers")
+        ax.set_xticks(sorted({r.concurrency for r in rows}))  # the levels run, not fractions of them
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("samples per second")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=min(5, max(1, len(labels))), fontsize=8)
+    _finish(fig, results, path)
 
 
 def speed_quality_points(results: BenchResults) -> list[tuple[str, float, float]]:

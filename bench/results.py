@@ -12,6 +12,10 @@ from gan.bench.rows import BenchRow
 from gan.errors import GanError
 from gan.files.atomic import write_text
 
+# 2: memory and load figures, the server scenario, first_call_ms (1 called it cold_ms). Files of
+# format 1 (no "format_version") still load and compare.
+FORMAT_VERSION = 2
+
 
 @dataclass
 class BenchResults:
@@ -21,6 +25,7 @@ class BenchResults:
 
     def to_dict(self) -> dict:
         return {
+            "format_version": FORMAT_VERSION,
             "environment": self.environment,
             "config": self.config,
             "results": [r.to_dict() for r in self.rows],
@@ -34,6 +39,12 @@ class BenchResults:
         """A saved run, with every row checked, or one line saying what is wrong."""
         try:
             data = json.loads(Path(path).read_text())
+            version = data.get("format_version", 1)
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                raise GanError(
+                    f"{path} is bench results of format {version}, newer than this toolkit reads "
+                    f"({FORMAT_VERSION}): upgrade gan-toolkit"
+                )
             rows = [BenchRow.from_dict(r) for r in data["results"]]
             data["environment"]["device_name"], data["config"]["device"]
             return cls(data["environment"], data["config"], rows)

@@ -25,7 +25,7 @@ class BenchRow:
     iqr_ms: float | None = None
     mean_ms: float | None = None
     cv: float | None = None
-    cold_ms: float | None = None
+    first_call_ms: float | None = None  # the first call after loading, timed alone
     iterations: int | None = None
     throughput_per_s: float | None = None
     speedup_vs_eager: float | None = None
@@ -33,6 +33,14 @@ class BenchRow:
     pct_of_peak: float | None = None
     peak_under_measured: bool | None = None  # above 100% of the peak: the peak was measured low
     noisy: bool | None = None
+    # What the model costs to hold, each backend measured in a fresh process (gan.bench.footprint):
+    load_ms: float | None = None  # from its files (or modules) to ready to run
+    rss_mb: float | None = None  # resident memory after loading, above the same process before
+    peak_rss_mb: float | None = None  # peak resident memory while this row ran, above the same
+    artifact_mb: float | None = None  # the files this backend reads for this model, on disk
+    max_memory_allocated_mb: float | None = None  # CUDA: the caching allocator's peaks in this row
+    max_memory_reserved_mb: float | None = None
+    concurrency: int | None = None  # the server scenario: callers at once, each asking batch_size
     samples_ms: list[float] = field(default_factory=list, repr=False)  # in the JSON, not the repr
 
     @property
@@ -46,6 +54,8 @@ class BenchRow:
     def from_dict(cls, values: dict) -> BenchRow:
         """Raises KeyError/TypeError on a row of the wrong shape; callers turn that into one line."""
         known = {f.name for f in dataclasses.fields(cls)}
+        if "cold_ms" in values:  # format 1 named the first call's time cold_ms
+            values = {**values, "first_call_ms": values["cold_ms"]}
         row = cls(**{k: v for k, v in values.items() if k in known})
         if row.status not in STATUSES or (row.ok and not isinstance(row.median_ms, (int, float))):
             raise TypeError(f"row {row.workload!r}/{row.backend!r} has status {row.status!r} without timings")

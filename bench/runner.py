@@ -20,37 +20,43 @@ from rich.console import Console
 
 from gan.bench.environment import environment
 from gan.bench.flops import workload_flops
+from gan.bench.footprint import memory_method
+from gan.bench.isolated import Job, run_jobs
 from gan.bench.load import load_warning, machine_load
 from gan.bench.peak import matmul_peak_gflops
 from gan.bench.results import BenchResults
 from gan.bench.rows import BenchRow
-from gan.bench.scenarios import SCENARIOS, row_name
-from gan.bench.subject import Subject
+from gan.bench.scenarios import SCENARIOS
+from gan.bench.server import server_scenarios
+from gan.bench.subject import Subject, SubjectSpec, open_subject
 from gan.bench.timing import StopRule
 from gan.console import make_progress
 from gan.errors import GanError
 from gan.export.backends import NAMES, Unavailable, backend_spec, bench_backends
 from gan.export.exporter import ExportRequest, export_models
-from gan.export.manifest import manifest_signature, read_manifest
+from gan.export.manifest import read_manifest
 from gan.export.precision import PRECISIONS, parse_precisions
 from gan.export.verify import parity_gate
-from gan.models.architecture import Architecture
 from gan.models.spec import load_architecture
-from gan.runs.checkpoint import CHECKPOINT_JSON, load_checkpoint
-from gan.runs.trained import trained_models
 from gan.train.gemm_engine import choose_engine
 
 MAX_BATCH = 65536
+MAX_CONCURRENCY = 256
+BENCH_SCENARIOS = ("loop", "server")
+# The format of the JSON that `gan bench --json` writes: 2 added the memory and load figures, the
+# server scenario and first_call_ms (1 named it cold_ms); gan bench compare reads both.
 # How long the other processes' CPU use is sampled before and after a bench (--quick: shorter).
 LOAD_SAMPLE_S, QUICK_LOAD_SAMPLE_S = 0.5, 0.2
-# --quick's wall-clock budget: the rows not started by then are listed as skipped.
-QUICK_BUDGET_S = 60.0
+# --quick's wall-clock budget for the rows: those not finished by then are stopped and listed as
+# skipped (in-process: those not started). With start-up and the tables, the command ends within
+# a minute on 2 cores.
+QUICK_BUDGET_S = 50.0
 
 
 @dataclass
 class BenchConfig:
     device: torch.device
-    batch_sizes: Sequence[int] = (64,)
+    batch_sizes: Sequence[int] | None = None  # None: 64 in a loop, 1 for the server's requests
     workloads: Sequence[str] = ("forward", "train")
     backends: Sequence[str] | None = None  # None: every backend bench runs on the device by default
     quick: bool = False  # a smaller peak measurement, and StopRule.quick() unless stop_rule is given
@@ -64,14 +70,34 @@ class BenchConfig:
     # Seconds the whole bench may take; rows not started by then are "skipped" with the reason.
     # None: QUICK_BUDGET_S with quick, else no limit.
     budget_s: float | None = None
+    # "loop": each workload called in a loop (the default); "server": concurrent callers of G
+    # (gan.bench.server), at each of `concurrency`, each level for `duration_s`.
+    scenario: str = "loop"
+    concurrency: Sequence[int] = (1, 2, 4)
+    duration_s: float = 1.0
+    # Each backend in a fresh process of its own (gan.bench.isolated), which the memory figures
+    # need; False measures them all in this process, without memory figures.
+    isolate: bool = True
 
     def __post_init__(self):
         if self.precisions is not None:
             self.precisions = parse_precisions(",".join(self.precisions), PRECISIONS)
+        if self.batch_sizes is None:
+            self.batch_sizes = (1,) if self.scenario == "server" else (64,)
         if not self.batch_sizes or any(not 1 <= b <= MAX_BATCH for b in self.batch_sizes):
             raise GanError(f"--batch-size needs sizes from 1 to {MAX_BATCH}, got {list(self.batch_sizes)}")
+        if self.scenario not in BENCH_SCENARIOS:
+            raise GanError(f"unknown scenario {self.scenario!r}; choose from {', '.join(BENCH_SCENARIOS)}")
+        if self.scenario == "server":
+            self.workloads = ["server"]
+            if not self.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.concurrency):
+                raise GanError(
+                    f"--concurrency needs levels from 1 to {MAX_CONCURRENCY}, got {list(self.concurrency)}"
+                )
+            if not 0 < self.duration_s <= 3600:
+                raise GanError(f"--duration must be between 0 and 3600 seconds, got {self.duration_s}")
         unknown = [w for w in self.workloads if w not in SCENARIOS]
-        if unknown or not self.workloads:
+        if (unknown or not self.workloads) and self.scenario == "loop":
             raise GanError(f"unknown workload(s) {unknown}; choose from {', '.join(SCENARIOS)}")
         if self.backends is not None:
             unknown = [b for b in self.backends if b not in NAMES]
@@ -88,7 +114,22 @@ class BenchConfig:
     def backend_names(self) -> list[str]:
         if self.backends is not None:
             return list(self.backends)
-        return [spec.name for spec in bench_backends(self.device)]
+        wanted = bench_backends(self.device)
+        if self.scenario == "server":  # it calls G alone: the backends with a forward pass
+            wanted = [spec for spec in wanted if spec.forward is not None]
+        return [spec.name for spec in wanted]
+
+    @property
+    def scenarios(self) -> list:
+        if self.scenario == "server":
+            return list(server_scenarios(list(self.concurrency), self.duration_s))
+        return [scenario for workload in self.workloads for scenario in SCENARIOS[workload]]
+
+    def wants(self, precision: str) -> bool:
+        """The server scenario measures fp32 unless --precision names others."""
+        if self.precisions is not None:
+            return precision in self.precisions
+        return self.scenario == "loop" or precision == "fp32"
 
 
 def run_bench(
@@ -102,29 +143,41 @@ def run_bench(
     sample_s = QUICK_LOAD_SAMPLE_S if config.quick else LOAD_SAMPLE_S
     load_before = machine_load(sample_s)
     deadline = time.monotonic() + config.budget_s if config.budget_s is not None else math.inf
+    loop = config.scenario == "loop"  # the server scenario has no FLOP rates, so no peak
+    peak, gemm = {"gflops": None, "engine": None}, {}
     try:
         with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
-            subject = _subject(config, export_dir, Path(tmp), threads, console)
+            spec = _subject(config, export_dir, Path(tmp), threads, console)
+            subject = open_subject(spec)
             flops = {batch: _flops(subject, batch) for batch in config.batch_sizes}
-            with console.status("measuring the matmul peak and the GEMM engines"):
-                peak = matmul_peak_gflops(config.device, quick=config.quick)
-                gemm = _gemm_choices(subject, config)
-            rows = _measure(config, subject, flops, console, deadline)
+            if loop:
+                with console.status("measuring the matmul peak and the GEMM engines"):
+                    peak = matmul_peak_gflops(config.device, quick=config.quick)
+                    gemm = _gemm_choices(subject, config)
+            rows = _measure(config, subject, spec, flops, console, deadline)
             # Measured again at the end, keeping the best: a peak taken while something else ran
             # reads low, and every row would then read high against it.
-            if time.monotonic() < deadline:
+            if loop and time.monotonic() < deadline:
                 with console.status("measuring the matmul peak again"):
                     peak = best_peak(peak, matmul_peak_gflops(config.device, quick=config.quick))
     finally:
         torch.set_num_threads(previous_threads)
-    for row in rows:
-        _against_peak(row, peak)
+    if loop:
+        for row in rows:
+            _against_peak(row, peak)
     _add_speedups(rows)
     load = {"before": load_before, "after": machine_load(sample_s)}
     load["warning"] = load_warning(load["before"], load["after"])
+    memory = memory_method(config.device) if config.isolate else None
     return BenchResults(
-        environment={**environment(config.device, threads, peak), "gemm_engine": gemm, "load": load},
+        environment={
+            **environment(config.device, threads, peak),
+            "gemm_engine": gemm,
+            "load": load,
+            "memory": memory,
+        },
         config={
+            "scenario": config.scenario,
             "batch_sizes": list(config.batch_sizes),
             "device": str(config.device),
             "workloads": list(config.workloads),
@@ -133,6 +186,9 @@ def run_bench(
             "precisions_named": list(config.precisions or []),
             "quick": config.quick,
             "budget_s": config.budget_s,
+            "isolated": config.isolate,
+            "concurrency": None if loop else list(config.concurrency),
+            "duration_s": None if loop else config.duration_s,
             "arch": subject.manifest["arch"],
             "export_dir": str(export_dir) if export_dir else None,
             "stop_rule": vars(subject.stop_rule),
@@ -144,34 +200,60 @@ def run_bench(
 
 
 def _measure(
-    config: BenchConfig, subject: Subject, flops: dict, console: Console, deadline: float = math.inf
+    config: BenchConfig,
+    subject: Subject,
+    spec: SubjectSpec,
+    flops: dict,
+    console: Console,
+    deadline: float = math.inf,
 ) -> list[BenchRow]:
-    """Every scenario of the chosen workloads, through every chosen backend, at every batch; a row
-    not started by `deadline` (time.monotonic) is "skipped", saying so."""
-    scenarios = [scenario for workload in config.workloads for scenario in SCENARIOS[workload]]
+    """Every scenario of the chosen workloads, through every chosen backend, at every batch: each
+    backend, precision and kind of workload in a fresh process (gan.bench.isolated) unless
+    `config.isolate` is off. A row not started by `deadline` (time.monotonic) is "skipped"."""
     backends = [backend_spec(name) for name in config.backend_names]
-    rows = []
     plan = [
-        (batch, scenario, backend, precision)
-        for batch in config.batch_sizes
-        for scenario in scenarios
-        for backend in backends
-        for precision in scenario.precisions(subject, backend)
-        if config.precisions is None or precision in config.precisions
+        (index, scenario, backend.name, batch, precision)
+        for index, (batch, scenario, backend, precision) in enumerate(
+            (batch, scenario, backend, precision)
+            for batch in config.batch_sizes
+            for scenario in config.scenarios
+            for backend in backends
+            for precision in scenario.precisions(subject, backend)
+            if config.wants(precision)
+        )
     ]
+    rows: dict[int, BenchRow] = {}
     with make_progress(console, transient=True) as progress:
         task = progress.add_task("benchmarking", total=len(plan), status="")
-        for batch, scenario, backend, precision in plan:
-            progress.update(
-                task, status=f"{scenario.workload} / {row_name(backend, precision)} / batch {batch}"
-            )
-            if time.monotonic() >= deadline:
-                row = scenario.skipped(backend, batch, precision, config.budget_s)
-            else:
-                row = scenario.run(subject, backend, batch, precision)
-            rows.append(_scaled(row, flops[batch].get(scenario.flops_key)))
+
+        def on_row(index: int, row: BenchRow | None, status: str) -> None:
+            if row is None:
+                progress.update(task, status=status)
+                return
+            scenario, batch = plan[index][1], plan[index][3]
+            rows[index] = _scaled(row, flops[batch].get(scenario.flops_key))
             progress.advance(task)
-    return rows
+
+        if config.isolate:
+            run_jobs(_jobs(plan, spec, deadline, config.budget_s), on_row)
+        else:
+            for index, scenario, backend, batch, precision in plan:
+                on_row(index, None, f"{scenario.workload} / {backend} / batch {batch}")
+                if time.monotonic() >= deadline:
+                    row = scenario.skipped(backend_spec(backend), batch, precision, config.budget_s)
+                else:
+                    row = scenario.run(subject, backend_spec(backend), batch, precision)
+                on_row(index, row, "")
+    return [rows[index] for index, *_ in plan]
+
+
+def _jobs(plan: list, spec: SubjectSpec, deadline: float, budget_s: float | None) -> list[Job]:
+    """The plan's rows grouped per fresh process: one backend, one precision, one kind of workload."""
+    groups: dict[tuple, list] = {}
+    for entry in plan:
+        _, scenario, backend, _, precision = entry
+        groups.setdefault((backend, precision, scenario.family), []).append(entry)
+    return [Job(spec, rows, deadline, budget_s) for rows in groups.values()]
 
 
 def quality_costs(manifest: dict) -> dict[str, float]:
@@ -239,53 +321,21 @@ def _gemm_choices(subject: Subject, config: BenchConfig) -> dict[str, dict]:
 
 def _subject(
     config: BenchConfig, export_dir: Path | None, tmp: Path, threads: int, console: Console
-) -> Subject:
-    """The manifest's artifacts, or a fresh seeded model exported into `tmp` when none is given."""
+) -> SubjectSpec:
+    """How to open the manifest's artifacts, or a fresh seeded model exported into `tmp` first
+    when none is given (the same seed gives the same eager modules wherever it is opened)."""
     rule = config.stop_rule or (StopRule.quick() if config.quick else StopRule())
-    how = {"device": config.device, "threads": threads, "stop_rule": rule, "trust_code": config.trust_code}
     if export_dir is None:
         architecture, ref = load_architecture(config.arch or "mlp")
         generator, discriminator = architecture.build(seed=0)
         with console.status("exporting a fresh seeded model"):
             export_models(ExportRequest(architecture, generator, discriminator, tmp / "export", arch_ref=ref))
-        eager = _present({"generator": generator, "discriminator": discriminator})
-        return Subject(tmp / "export", read_manifest(tmp / "export"), eager, **how)
+        return SubjectSpec(
+            tmp / "export", config.arch or "mlp", config.device, threads, rule, config.trust_code
+        )
     manifest = read_manifest(export_dir)
     parity_gate(manifest, config.strict, warn=lambda line: console.print(f"[yellow]warning:[/] {line}"))
-    architecture = _architecture_for(manifest, config.arch)
-    if architecture is None:
-        return Subject(Path(export_dir), manifest, None, **how)
-    generator, discriminator = architecture.build(seed=0)
-    run_dir = Path(manifest["source"].get("run_dir") or "")
-    if (run_dir / CHECKPOINT_JSON).exists():  # timing does not depend on the weights, but use them
-        generator, discriminator = trained_models(load_checkpoint(run_dir), architecture)
-    eager = _present({"generator": generator, "discriminator": discriminator})
-    return Subject(Path(export_dir), manifest, eager, **how)
-
-
-def _architecture_for(manifest: dict, spec: str | None) -> Architecture | None:
-    """The user's --arch, or the manifest's when it names installed code (a built-in or entry
-    point); a file path in a manifest is never imported on its own, since that runs its code."""
-    if spec is None:
-        spec = manifest["arch"].get("spec")
-        if not spec or ":" in spec:
-            return None
-    architecture, _ = load_architecture(spec)
-    exported = manifest_signature(manifest)
-    if architecture.signature.to_dict() != exported.to_dict():
-        ours, theirs = _calls(architecture.signature), _calls(exported)
-        raise GanError(f"--arch {spec} is called as {ours}, but the export as {theirs}")
-    return architecture
-
-
-def _calls(signature) -> str:
-    """G(z (100,)) -> (1, 28, 28): how a signature reads in one line."""
-    inputs = ", ".join(f"{spec.name} {tuple(spec.shape)}" for spec in signature.generator_inputs)
-    return f"G({inputs}) -> {tuple(signature.image_shape)}"
-
-
-def _present(models: dict) -> dict:
-    return {name: module for name, module in models.items() if module is not None}
+    return SubjectSpec(Path(export_dir), config.arch, config.device, threads, rule, config.trust_code)
 
 
 def _add_speedups(rows: list[BenchRow]) -> None:

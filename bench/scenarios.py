@@ -5,11 +5,14 @@ times one backend at one batch and returns its row; the runner scales it by FLOP
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
+from gan.bench.footprint import Peak
 from gan.bench.rows import BenchRow
-from gan.bench.subject import Subject
+from gan.bench.subject import Load, Subject
 from gan.bench.timing import measure
 from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ArtifactMissing, BackendSpec, NotApplicable, Unavailable, Unsupported
@@ -24,6 +27,7 @@ class Forward:
 
     workload: str
     model: str  # "generator", "discriminator" or "chain" (D(G(z))); also its FLOP count's key
+    family: ClassVar[str] = "forward"  # the rows one fresh process measures together (isolated)
 
     @property
     def flops_key(self) -> str:
@@ -41,9 +45,12 @@ class Forward:
 
         row = BenchRow(self.workload, row_name(backend, precision), str(subject.device), batch)
         row.precision = precision
-        return timed_row(row, bind, subject)
+        row = timed_row(row, bind, subject)
+        with_load(row, subject.load_of(backend, self.model, precision))
+        row.artifact_mb = subject.artifact_mb(backend, self.model, precision)
+        return row
 
-    def skipped(self, backend: BackendSpec, batch: int, precision: str, budget_s: float) -> BenchRow:
+    def skipped(self, backend: BackendSpec, batch: int, precision: str, budget_s: float | None) -> BenchRow:
         return skipped_row(self.workload, backend, batch, precision, budget_s)
 
 
@@ -53,6 +60,7 @@ class TrainStep:
 
     workload: str
     step: str  # "d_step", "g_step" or "iteration" (gan.bench.train_variants); its FLOP count's key
+    family: ClassVar[str] = "train"
 
     @property
     def flops_key(self) -> str:
@@ -73,15 +81,27 @@ class TrainStep:
 
         row = BenchRow(self.workload, row_name(backend, precision), str(subject.device), batch)
         row.precision = precision
-        return timed_row(row, bind, subject)
+        row = timed_row(row, bind, subject)
+        return with_load(row, subject.train_load_of(backend, batch, precision))
 
-    def skipped(self, backend: BackendSpec, batch: int, precision: str, budget_s: float) -> BenchRow:
+    def skipped(self, backend: BackendSpec, batch: int, precision: str, budget_s: float | None) -> BenchRow:
         return skipped_row(self.workload, backend, batch, precision, budget_s)
 
 
-def skipped_row(workload: str, backend: BackendSpec, batch: int, precision: str, budget_s: float) -> BenchRow:
-    """A row the time budget left no room for; the device is not known without running it."""
+def with_load(row: BenchRow, load: Load | None) -> BenchRow:
+    if load is not None:
+        row.load_ms, row.rss_mb = load.ms, load.rss_mb
+    return row
+
+
+def skipped_row(
+    workload: str, backend: BackendSpec, batch: int, precision: str, budget_s: float | None
+) -> BenchRow:
+    """A row the time budget left no room for (None: a row not run for a reason the caller
+    gives); the device is not known without running it."""
     row = BenchRow(workload, row_name(backend, precision), "-", batch, precision=precision)
+    if budget_s is None:
+        return _with_status(row, "skipped", "not run")
     return _with_status(row, "skipped", f"the {budget_s:g} s budget ran out first (--budget raises it)")
 
 
@@ -106,25 +126,51 @@ def row_name(backend: BackendSpec, precision: str) -> str:
 
 def timed_row(row: BenchRow, bind: Callable[[], Callable], subject: Subject) -> BenchRow:
     """The row with the timings of the call `bind` returns, or the reason it could not run."""
+
+    def fill(row: BenchRow) -> None:
+        run = bind()  # builds (loads) the backend the first time: not part of the peak below
+        with subject.memory.peak() if subject.memory else contextlib.nullcontext() as peak:
+            measurement = measure(run, subject.device, subject.stop_rule)
+        for key, value in measurement.summary().items():
+            setattr(row, key, value)
+        row.samples_ms = measurement.samples_ms
+        row.throughput_per_s = row.batch_size / (row.median_ms / 1e3)
+        with_peak(row, peak)
+
+    return guarded_row(row, fill)
+
+
+def with_peak(row: BenchRow, peak: Peak | None) -> None:
+    if peak is not None:
+        row.peak_rss_mb = peak.rss_mb
+        row.max_memory_allocated_mb = peak.cuda_allocated_mb
+        row.max_memory_reserved_mb = peak.cuda_reserved_mb
+
+
+class RowFailure(Exception):
+    """The measurement itself failed (a wrong answer, a caller that raised); the message is the
+    row's whole reason."""
+
+
+def guarded_row(row: BenchRow, fill: Callable[[BenchRow], None]) -> BenchRow:
+    """`fill(row)` measures the row; whatever it raises becomes the row's status and reason, so
+    one backend failing never takes the other rows with it."""
     try:
-        measurement = measure(bind(), subject.device, subject.stop_rule)
+        fill(row)
     except Unsupported as error:  # the runtime cannot take this model; the artifact is fine
         return _with_status(row, "unsupported", str(error))
     except (Unavailable, EnvironmentMissing) as error:
         return _with_status(row, "unavailable", str(error))
     except NotApplicable as error:
         return _with_status(row, "n/a", str(error))
-    except (ArtifactMissing, UserModelError) as error:  # its file failed to export, or the model raised
+    # Its file failed to export, the model raised, or the measurement found the backend wrong.
+    except (ArtifactMissing, UserModelError, RowFailure) as error:
         return _with_status(row, "error", str(error))
     except GanError as error:
         return _with_status(row, "unavailable", str(error))
-    except Exception as error:  # one backend failing must not take the other rows with it
+    except Exception as error:
         first = (str(error).strip().splitlines() or [""])[0][:300]
         return _with_status(row, "error", f"{type(error).__name__}: {first}")
-    for key, value in measurement.summary().items():
-        setattr(row, key, value)
-    row.samples_ms = measurement.samples_ms
-    row.throughput_per_s = row.batch_size / (row.median_ms / 1e3)
     return row
 
 

@@ -1,7 +1,7 @@
 """How to time a call so that a performance engineer trusts the number.
 
 - warm-up runs first (TorchScript's profiling executor needs at least 2; we always do >= 10),
-  with the very first call reported separately as the cold start;
+  with the very first call reported separately (first_call_ms);
 - then iterations until BOTH a minimum count and a minimum time are reached; with a `max_time_s`
   (--quick), a slow call stops each phase once that much time has passed, keeping at least
   MIN_WARMUP warm-ups and MIN_SAMPLES samples, so one heavy row cannot take a quick bench's budget;
@@ -47,7 +47,7 @@ class StopRule:
 @dataclass(frozen=True)
 class Measurement:
     samples_ms: list[float]
-    cold_ms: float
+    first_call_ms: float
 
     @property
     def median_ms(self) -> float:
@@ -73,7 +73,7 @@ class Measurement:
             "iqr_ms": iqr,
             "cv": std / mean if mean else 0.0,
             "noisy": iqr / median > NOISY_IQR_FRACTION if median else False,
-            "cold_ms": self.cold_ms,
+            "first_call_ms": self.first_call_ms,
             "iterations": len(self.samples_ms),
         }
 
@@ -83,7 +83,7 @@ def measure(run: Callable[[], object], device: torch.device, rule: StopRule = St
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        cold_ms = _time_once(run, cuda)
+        first_call_ms = _time_once(run, cuda)
         began, count = time.perf_counter(), 0
         while not rule.done(count, time.perf_counter() - began, MIN_WARMUP, rule.warmup):
             run()
@@ -96,7 +96,7 @@ def measure(run: Callable[[], object], device: torch.device, rule: StopRule = St
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Measurement(samples_ms=samples_ms, cold_ms=cold_ms)
+    return Measurement(samples_ms=samples_ms, first_call_ms=first_call_ms)
 
 
 def _time_once(run: Callable[[], object], cuda: bool) -> float:

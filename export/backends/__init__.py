@@ -3,6 +3,9 @@ module that declares its `BackendSpec`s, plus a line here (see base.py for the v
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 
 from gan.errors import GanError
@@ -84,13 +87,15 @@ def build_backends(
     device: torch.device,
     precision: str = "fp32",
     failures: dict[str, Exception] | None = None,
+    each: Callable[[str, Callable[[], Backend]], Backend] | None = None,
     **options,
 ) -> dict[str, Backend]:
     """`spec`'s backend in `precision` for every model of `source`, plus "chain" (D(G(z))) when
     there is a D. Raises Unavailable or NotApplicable (or GanError for a broken artifact, Unsupported
     for a model the runtime cannot take) when it cannot run. With `failures`, a model whose own
     build fails is left out and its error recorded there (and the chain's, when it needs it), so
-    the other models still run."""
+    the other models still run. `each(model, build)` makes each model's backend by calling
+    `build()`, so that a caller may time or weigh each load (bench does); by default it just builds."""
     if spec.forward is None:
         raise NotApplicable(spec.no_forward)
     if precision not in spec.precisions:
@@ -101,7 +106,8 @@ def build_backends(
     built = {}
     for model in source.models:
         try:
-            built[model] = spec.forward(source, model, device, options)
+            build = functools.partial(spec.forward, source, model, device, options)
+            built[model] = each(model, build) if each is not None else build()
         except (GanError, Unsupported) as error:
             if failures is None:
                 raise

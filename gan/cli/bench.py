@@ -27,7 +27,33 @@ ExportDir = Annotated[
         show_default=False,
     ),
 ]
-BatchSizes = Annotated[str, typer.Option(help="Batch size, or a comma list for a sweep (e.g. 1,64,1024).")]
+BatchSizes = Annotated[
+    str | None,
+    typer.Option(
+        help="Batch size, or a comma list for a sweep (e.g. 1,64,1024); with --scenario server, each "
+        "request's batch. [default: 64; 1 with --scenario server]",
+        show_default=False,
+    ),
+]
+Scenario = Annotated[
+    str,
+    typer.Option(
+        help="loop: each workload called in a loop, timed per call. server: concurrent callers of G, "
+        "each asking its own batch, for --duration seconds at each --concurrency level (throughput, "
+        "p50 and p99 latency)."
+    ),
+]
+Concurrency = Annotated[str, typer.Option(help="With --scenario server: comma list of concurrent callers.")]
+Duration = Annotated[
+    float, typer.Option(help="With --scenario server: seconds each backend serves at each concurrency level.")
+]
+InProcess = Annotated[
+    bool,
+    typer.Option(
+        help="Measure every backend in this one process instead of a fresh process each: faster to "
+        "start, but without memory figures, and one runtime's threads may slow the next."
+    ),
+]
 Workloads = Annotated[str, typer.Option(help="Comma list: forward, train.")]
 Backends = Annotated[
     str | None,
@@ -43,13 +69,16 @@ JsonPath = Annotated[
 Plot = Annotated[Path | None, typer.Option(help="Write a throughput chart PNG here.", show_default=False)]
 Quick = Annotated[
     bool,
-    typer.Option(help="Fewer iterations and less time per row, within a 60 s budget (see --budget)."),
+    typer.Option(
+        help="Fewer iterations and less time per row, within a 50 s budget for the rows (see --budget): "
+        "the command ends within a minute."
+    ),
 ]
 Budget = Annotated[
     float | None,
     typer.Option(
-        help="Seconds the whole bench may take; the rows not started by then are listed as skipped "
-        "[default: 60 with --quick, else no limit].",
+        help="Seconds the rows may take, wall-clock: a row still running then is stopped, and it "
+        "and the rows not started are listed as skipped [default: 50 with --quick, else no limit].",
         show_default=False,
     ),
 ]
@@ -81,7 +110,7 @@ Precisions = Annotated[
 def run(
     export_dir: ExportDir = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    batch_size: BatchSizes = "64",
+    batch_size: BatchSizes = None,
     workloads: Workloads = "forward,train",
     backends: Backends = None,
     json_path: JsonPath = None,
@@ -94,12 +123,19 @@ def run(
     strict: Strict = False,
     precision: Precisions = None,
     budget: Budget = None,
+    scenario: Scenario = "loop",
+    concurrency: Concurrency = "1,2,4",
+    duration: Duration = 1.0,
+    in_process: InProcess = False,
 ):
-    """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration).
+    """Measure forward passes (G, D, D(G(z))) and training steps (D, G, full iteration), or with
+    --scenario server, G answering concurrent callers.
 
     Reports median/p90/p99/IQR, throughput, speed-up vs eager, GFLOP/s and % of the matmul peak
-    measured in the same run. A backend that cannot run here is listed with the reason; the exit
-    code is non-zero only if you named it in --backends.
+    measured in the same run; and, each backend measured in a fresh process, its load time, first
+    call, resident memory after loading, peak memory while running and file size. A backend that
+    cannot run here is listed with the reason; the exit code is non-zero only if you named it in
+    --backends, or a row failed.
     """
     from gan.bench.chart import save_chart
     from gan.bench.runner import BenchConfig, run_bench
@@ -109,7 +145,7 @@ def run(
 
     config = BenchConfig(
         device=resolve_device(device),
-        batch_sizes=int_list(batch_size, "--batch-size"),
+        batch_sizes=int_list(batch_size, "--batch-size") if batch_size else None,
         workloads=csv_list(workloads),
         backends=csv_list(backends) if backends else None,
         quick=quick,
@@ -119,6 +155,10 @@ def run(
         strict=strict,
         precisions=csv_list(precision) if precision else None,
         budget_s=budget,
+        scenario=scenario,
+        concurrency=int_list(concurrency, "--concurrency"),
+        duration_s=duration,
+        isolate=not in_process,
     )
     for path in (json_path, plot):
         if path is not None:
@@ -150,15 +190,34 @@ def compare(
     fail_above: Annotated[
         float, typer.Option(help="Exit 1 if any common row's median grew by more than this percentage.")
     ] = 10.0,
+    fail_above_memory: Annotated[
+        float,
+        typer.Option(
+            help="Exit 1 if any row's RSS after loading or peak RSS grew by more than this percentage "
+            "(and by more than 1 MB)."
+        ),
+    ] = 20.0,
+    fail_above_load: Annotated[
+        float,
+        typer.Option(
+            help="Exit 1 if any row's load time grew by more than this percentage (and by more than 2 ms)."
+        ),
+    ] = 50.0,
 ):
-    """Per-row ratios of two bench results; exit 1 on a regression above --fail-above."""
+    """Per-row ratios of two bench results (time, memory, load); exit 1 on a regression above a
+    threshold. Results of an older toolkit without memory figures are compared in time."""
     from gan.bench.compare import compare_results
     from gan.bench.results import BenchResults
 
-    table, regressions = compare_results(BenchResults.load(base), BenchResults.load(new), fail_above)
+    table, regressions = compare_results(
+        BenchResults.load(base), BenchResults.load(new), fail_above, fail_above_memory, fail_above_load
+    )
     console.print(table)
     if regressions:
-        err_console.print(f"[bold red]{len(regressions)} row(s) regressed by more than {fail_above:g}%")
+        limits = {"time": fail_above, "memory": fail_above_memory, "load": fail_above_load}
+        for gate in dict.fromkeys(r.gate for r in regressions):
+            count = len({id(r.row) for r in regressions if r.gate == gate})
+            err_console.print(f"[bold red]{count} row(s) regressed in {gate} by more than {limits[gate]:g}%")
         raise typer.Exit(1)
 
 

@@ -168,6 +168,6 @@ def _environment(config: dict, manifest: dict | None, bench: dict | None) -> dic
     if bench is not None:
         environment |= {
             "bench device": bench["environment"]["device_name"],
-            "matmul peak GFLOP/s": f"{bench['environment']['matmul_peak']['gflops']:.0f}",
+            "matmul peak GFLOP/s": f"{bench['environment']['matmul_peak'].get('gflops') or 0:.0f}",
         }
     return environment

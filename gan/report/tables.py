@@ -32,12 +32,32 @@ BENCH_COLUMNS = (
     ("vs eager", "speedup_vs_eager", "{:.2f}x"),
     ("% peak", "pct_of_peak", "{:.1f}%"),
 )
+# What a loaded model costs, each backend measured in a fresh process (gan bench's second table).
+MEMORY_COLUMNS = (
+    ("load ms", "load_ms", "{:.1f}"),
+    ("1st ms", "first_call_ms", "{:.1f}"),
+    ("RSS MB", "rss_mb", "{:.1f}"),
+    ("peak MB", "peak_rss_mb", "{:.1f}"),
+    ("file MB", "artifact_mb", "{:.2f}"),
+)
+CUDA_MEMORY_COLUMNS = (
+    ("alloc MB", "max_memory_allocated_mb", "{:.1f}"),
+    ("reserved MB", "max_memory_reserved_mb", "{:.1f}"),
+)
+# The server scenario: concurrent callers of G.
+SERVER_COLUMNS = (
+    ("callers", "concurrency", "{}"),
+    ("p50 ms", "median_ms", "{:.4f}"),
+    ("p99 ms", "p99_ms", "{:.4f}"),
+    ("samples/s", "throughput_per_s", "{:,.0f}"),
+    ("peak MB", "peak_rss_mb", "{:.1f}"),
+)
 WIDE_BENCH_COLUMNS = (
     ("p90 ms", "p90_ms", "{:.4f}"),
     ("p99 ms", "p99_ms", "{:.4f}"),
     ("IQR ms", "iqr_ms", "{:.4f}"),
     ("GFLOP/s", "gflops", "{:.1f}"),
-    ("cold ms", "cold_ms", "{:.1f}"),
+    ("1st ms", "first_call_ms", "{:.1f}"),
 )
 
 
@@ -56,18 +76,32 @@ def numbered_notes(reasons: Iterable[str]) -> tuple[dict[str, int], list[str]]:
     return numbers, [f"[{n}] {reason}" for reason, n in numbers.items()]
 
 
+def timing_columns(rows: list[dict]) -> tuple:
+    """The server scenario's columns when the rows are its, else the loop's."""
+    return SERVER_COLUMNS if any(r.get("concurrency") for r in rows) else BENCH_COLUMNS
+
+
+def memory_columns(rows: list[dict]) -> tuple:
+    """The memory and load columns that any row has a figure for (none from a bench run in one
+    process, or from a results file of format 1)."""
+    columns = MEMORY_COLUMNS + CUDA_MEMORY_COLUMNS
+    return tuple(c for c in columns if any(r.get(c[1]) is not None for r in rows if r["status"] == "ok"))
+
+
 def bench_markdown(rows: list[dict]) -> str:
     numbers, notes = numbered_notes(r["reason"] for r in rows if r["status"] != "ok")
+    timing = timing_columns(rows)
+    columns = timing + tuple(c for c in memory_columns(rows) if c not in timing)
     lines = [
-        "| workload | backend | batch | status | " + " | ".join(h for h, _, _ in BENCH_COLUMNS) + " |",
-        "|---|---|---:|---|" + "---:|" * len(BENCH_COLUMNS),
+        "| workload | backend | batch | status | " + " | ".join(h for h, _, _ in columns) + " |",
+        "|---|---|---:|---|" + "---:|" * len(columns),
     ]
     for r in rows:
         if r["status"] != "ok":
-            cells = [f"{SHORT_STATUS[r['status']]} [{numbers[r['reason']]}]"] + [""] * len(BENCH_COLUMNS)
+            cells = [f"{SHORT_STATUS[r['status']]} [{numbers[r['reason']]}]"] + [""] * len(columns)
         else:
             status = "ok" + (" (noisy)" if r.get("noisy") else "")
-            cells = [status] + [cell(r, field, fmt) for _, field, fmt in BENCH_COLUMNS]
+            cells = [status] + [cell(r, field, fmt) for _, field, fmt in columns]
         lines.append(f"| {r['workload']} | {r['backend']} | {r['batch_size']} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ([""] + notes if notes else []))
 

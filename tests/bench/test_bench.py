@@ -41,20 +41,20 @@ REQUIRED = {
 
 
 def test_statistics_of_known_samples():
-    m = Measurement(samples_ms=[float(v) for v in range(1, 101)], cold_ms=500.0)
+    m = Measurement(samples_ms=[float(v) for v in range(1, 101)], first_call_ms=500.0)
     s = m.summary()
     assert (
         s["median_ms"] == 50.5 and s["p90_ms"] == pytest.approx(90.1) and s["p99_ms"] == pytest.approx(99.01)
     )
-    assert s["iqr_ms"] == pytest.approx(49.5) and s["noisy"] is True and s["cold_ms"] == 500.0
-    steady = Measurement(samples_ms=[10.0, 10.1, 10.0, 9.9, 10.0], cold_ms=1.0).summary()
+    assert s["iqr_ms"] == pytest.approx(49.5) and s["noisy"] is True and s["first_call_ms"] == 500.0
+    steady = Measurement(samples_ms=[10.0, 10.1, 10.0, 9.9, 10.0], first_call_ms=1.0).summary()
     assert steady["noisy"] is False
 
 
 def test_stop_rule_needs_both_count_and_time():
     calls = []
     m = measure(lambda: calls.append(1), CPU, StopRule(warmup=10, min_iters=7, min_time_s=0.0))
-    assert len(m.samples_ms) == 7 and len(calls) == 1 + 10 + 7  # cold + warm-up + timed
+    assert len(m.samples_ms) == 7 and len(calls) == 1 + 10 + 7  # first call + warm-up + timed
     m = measure(lambda: None, CPU, StopRule(warmup=10, min_iters=1, min_time_s=0.05))
     assert len(m.samples_ms) > 1
 
@@ -167,7 +167,7 @@ def test_compare_flags_regressions(report):
         if r.ok and r.backend == "eager":
             r.median_ms *= 1.5
     _, regressions = compare_results(report, slower, fail_above_pct=20)
-    assert {r.backend for r in regressions} == {"eager"}
+    assert {r.row.backend for r in regressions} == {"eager"} and {r.gate for r in regressions} == {"time"}
     _, none = compare_results(report, report, fail_above_pct=20)
     assert none == []
 
@@ -186,9 +186,64 @@ def test_bench_cli_json_plot_and_compare(tmp_path):
         r["median_ms"] *= 2
     (tmp_path / "slow.json").write_text(json.dumps(slower))
     result = gan("bench", "compare", out, tmp_path / "slow.json", "--fail-above", "10")
-    assert result.exit_code == 1 and "regressed by more than 10%" in result.output
+    assert result.exit_code == 1 and "regressed in time by more than 10%" in result.output
     (tmp_path / "config.json").write_text('{"format": "gan-toolkit-run"}')
     assert_user_error(gan("bench", "compare", tmp_path / "config.json", out), "not a gan bench")
+
+
+def test_compare_gates_memory_and_load_each_with_its_own_threshold(tmp_path):
+    out = tmp_path / "b.json"
+    args = ["--device", "cpu", "--quick", "--backends", "eager,onnxruntime", "--workloads", "forward"]
+    assert gan("bench", *args, "--precision", "fp32", "--batch-size", "64", "--json", out).exit_code == 0
+    data = json.loads(out.read_text())
+    assert data["format_version"] == 2
+    rows = [r for r in data["results"] if r["status"] == "ok"]
+    assert rows and all(r["peak_rss_mb"] is not None and r["load_ms"] is not None for r in rows)
+    assert gan("bench", "compare", out, out).exit_code == 0  # unchanged: passes
+
+    def planted(field, factor, floor):
+        changed = json.loads(out.read_text())
+        grown = 0
+        for r in changed["results"]:
+            if r["status"] == "ok" and r[field] >= floor:
+                r[field] *= factor
+                grown += 1
+        assert grown, f"no row has {field} >= {floor}"
+        path = tmp_path / f"{field}.json"
+        path.write_text(json.dumps(changed))
+        return path
+
+    # A 30% memory regression fails the default memory gate (20%), a time gate of 10% aside.
+    result = gan("bench", "compare", out, planted("peak_rss_mb", 1.3, 5.0), "--fail-above", "10")
+    assert result.exit_code == 1, result.output
+    assert "regressed in memory by more than 20%" in " ".join(result.output.split())
+    assert (
+        gan("bench", "compare", out, planted("peak_rss_mb", 1.3, 5.0), "--fail-above-memory", "40").exit_code
+        == 0
+    )
+    result = gan("bench", "compare", out, planted("load_ms", 2.0, 3.0))
+    assert result.exit_code == 1 and "regressed in load by more than 50%" in " ".join(result.output.split())
+
+
+def test_a_format_1_file_still_compares_and_a_newer_one_is_one_line(report, tmp_path):
+    old = report.to_dict()
+    del old["format_version"]
+    for r in old["results"]:  # what format 1 wrote: cold_ms, no memory or load figures
+        r["cold_ms"] = r.pop("first_call_ms")
+        for key in ("load_ms", "rss_mb", "peak_rss_mb", "artifact_mb", "concurrency"):
+            r.pop(key, None)
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    loaded = BenchResults.load(tmp_path / "v1.json")
+    assert [r.first_call_ms for r in loaded.rows] == [r.first_call_ms for r in report.rows]
+    report.save(tmp_path / "v2.json")
+    result = gan("bench", "compare", tmp_path / "v1.json", tmp_path / "v2.json")
+    assert result.exit_code == 0, result.output
+    newer = {**report.to_dict(), "format_version": 3}
+    (tmp_path / "v3.json").write_text(json.dumps(newer))
+    assert_user_error(
+        gan("bench", "compare", tmp_path / "v3.json", tmp_path / "v2.json"),
+        "is bench results of format 3, newer than this toolkit reads (2): upgrade gan-toolkit",
+    )
 
 
 def test_named_unavailable_backend_exits_nonzero(export_dir):
@@ -243,7 +298,11 @@ def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path,
     assert max(len(line) for line in lines) <= 100
     # One line per row: the cudagraph reason is a numbered note, printed once.
     assert sum("cudagraph runs on cuda" in line for line in lines) == 1
-    assert sum(line.strip().startswith("forward G") for line in lines) == 4
+    costs = next(i for i, line in enumerate(lines) if line.strip() == "what each loaded model costs")
+    timings, memory = lines[:costs], lines[costs:]
+    assert sum(line.strip().startswith("forward G") for line in timings) == 4
+    # The second table: a line per row that ran (onnxruntime at batch 1 and 8), with its figures.
+    assert sum(line.strip().startswith("forward G") for line in memory) == 2
     save_chart(results, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
     row = Comparison("generator", "onnxruntime-cudagraph", "cuda:0", 257, 2e-3, 1e-2, *[1e-7] * 7, True)

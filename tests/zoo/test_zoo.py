@@ -221,12 +221,12 @@ def test_quick_bench_keeps_to_its_budget_and_lists_what_it_skipped(tmp_path):
     assert skipped and all("budget ran out" in r["reason"] for r in skipped)
 
 
-def test_quick_alone_has_a_60_second_budget():
+def test_quick_alone_has_a_50_second_budget_for_its_rows():
     from helpers import CPU
 
     from gan.bench.runner import QUICK_BUDGET_S, BenchConfig
 
-    assert BenchConfig(device=CPU, quick=True).budget_s == QUICK_BUDGET_S == 60
+    assert BenchConfig(device=CPU, quick=True).budget_s == QUICK_BUDGET_S == 50
     assert BenchConfig(device=CPU).budget_s is None
     assert BenchConfig(device=CPU, quick=True, budget_s=5).budget_s == 5
 
