@@ -94,7 +94,7 @@ def _memory_panel(ax, points: list[tuple[str, float, float]], colors: dict) -> N
         ax.scatter(peak_mb, median_ms, color=colors.get(name, "tab:gray"), zorder=3)
         ax.annotate(name, (peak_mb, median_ms), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set_title("forward G: peak memory vs latency\n(lower left is better)", fontsize=9)
-    ax.set_xlabel("peak RSS above the bare process (MB)")
+    ax.set_xlabel("peak RSS: the loaded model and its run (MB)")
     ax.set_ylabel("median ms")
     ax.grid(alpha=0.3)
 

@@ -23,7 +23,9 @@ CLEAR_REFS, STATUS = Path("/proc/self/clear_refs"), Path("/proc/self/status")
 
 @dataclass
 class Peak:
-    """A workload's peaks, in MB: RSS above the baseline, and CUDA's allocated and reserved."""
+    """A workload's peaks, in MB: the most RSS it added above what the process held when it
+    began (its loaded models are the row's own figure, added by the scenario), and CUDA's
+    allocated and reserved."""
 
     rss_mb: float | None = None
     cuda_allocated_mb: float | None = None
@@ -45,9 +47,9 @@ class MemoryProbe:
 
     @contextlib.contextmanager
     def peak(self):
-        """Yields a Peak filled in when the block ends: the highest RSS (above the baseline) and, on
-        CUDA, the allocator's highest allocated and reserved bytes while it ran."""
-        peak = Peak()
+        """Yields a Peak filled in when the block ends: the highest RSS above the block's start
+        and, on CUDA, the allocator's highest allocated and reserved bytes while it ran."""
+        peak, start = Peak(), self._rss_mb()
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.synchronize(self.device)
@@ -62,7 +64,7 @@ class MemoryProbe:
                 peak.cuda_allocated_mb = torch.cuda.max_memory_allocated(self.device) / MB
                 peak.cuda_reserved_mb = torch.cuda.max_memory_reserved(self.device) / MB
             high = _high_water_mb() if self.exact_peak else None
-            peak.rss_mb = (high if high is not None else self._rss_mb()) - self.baseline_mb
+            peak.rss_mb = max(0.0, (high if high is not None else self._rss_mb()) - start)
 
     def _rss_mb(self) -> float:
         return self.process.memory_info().rss / MB
@@ -92,8 +94,10 @@ def memory_method(device: torch.device) -> dict:
     return {
         "isolated": "each backend, precision and kind of workload in a fresh process",
         "rss": "psutil RSS after loading, above the same process before",
-        "peak": "the kernel's VmHWM, reset before each row"
+        "peak": "the row's models' RSS plus the most the run added (the kernel's VmHWM, reset "
+        "before each row)"
         if _can_reset_peak()
-        else "RSS after the row (this kernel does not let the peak be reset)",
+        else "the row's models' RSS plus what the run added by its end (this kernel does not let "
+        "the peak be reset)",
         "cuda": "torch.cuda max_memory_allocated/reserved per row" if device.type == "cuda" else None,
     }

@@ -89,8 +89,13 @@ class TrainStep:
 
 
 def with_load(row: BenchRow, load: Load | None) -> BenchRow:
+    """The row's load figures; its peak becomes its models' own memory plus the most the run
+    added above it, so that a model loaded earlier in the same process for another row (G,
+    before D's row) is not in D's peak."""
     if load is not None:
         row.load_ms, row.rss_mb = load.ms, load.rss_mb
+    if row.peak_rss_mb is not None and load is not None and load.rss_mb is not None:
+        row.peak_rss_mb += load.rss_mb
     return row
 
 

@@ -30,8 +30,8 @@ SERVER_LEGEND = (
 )
 MEMORY_LEGEND = (
     "Each backend, precision and kind of workload ran in a fresh process. load: from its file (eager: "
-    "its modules in memory) to ready; RSS: resident memory the load added; peak: the highest resident "
-    "memory while the row ran, above the process before loading; file: what the backend reads."
+    "its modules in memory) to ready; RSS: resident memory the load added; peak: that plus the most "
+    "the run added while the row ran; file: what the backend reads."
 )
 
 

@@ -18,6 +18,8 @@ from gan.errors import GanError
 from gan.train.loss import GanLoss
 
 FAST = StopRule(warmup=10, min_iters=5, min_time_s=0.0)
+# Longer than any of these benches takes: every row runs, however busy the machine.
+NO_BUDGET = 1e6
 REQUIRED = {
     "workload",
     "backend",
@@ -103,6 +105,7 @@ def report(export_dir):
         device=CPU,
         backends=["eager", "eager-onednn", "torchscript", "onnxruntime", "cudagraph"],
         quick=True,  # the peak at one size
+        budget_s=NO_BUDGET,  # a busy CI may take longer than --quick's budget: every row must run
         stop_rule=FAST,
     )
     return run_bench(config, export_dir)
@@ -285,6 +288,7 @@ def test_batch_sweep_rows_carry_their_batch_and_tables_fit_100_columns(tmp_path,
         workloads=["forward"],
         backends=["onnxruntime", "cudagraph"],
         quick=True,
+        budget_s=NO_BUDGET,
         stop_rule=FAST,
     )
     results = run_bench(config, export_dir)

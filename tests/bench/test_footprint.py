@@ -9,6 +9,8 @@ from gan.bench.runner import BenchConfig, run_bench
 from gan.bench.timing import StopRule
 
 FAST = StopRule(warmup=3, min_iters=5, min_time_s=0.0)
+# Longer than any of these benches takes: every row runs, however busy the machine.
+NO_BUDGET = 1e6
 FIGURES = ("load_ms", "first_call_ms", "rss_mb", "peak_rss_mb")
 
 # G holds 50.4 M fp32 weights (about 192 MB), nearly all in its second layer; D is tiny.
@@ -36,6 +38,7 @@ def test_every_forward_row_of_the_demo_export_says_what_it_costs(exported_run):
         backends=["eager", "torchscript", "exported-program", "onnxruntime"],
         precisions=["fp32"],
         quick=True,
+        budget_s=NO_BUDGET,
         stop_rule=FAST,
     )
     results = run_bench(config, exported_run / "export")
@@ -80,6 +83,7 @@ def test_a_200_mb_model_reads_as_200_mb_and_does_not_inflate_the_next_backend(tm
         backends=["eager", "torchscript"],
         precisions=["fp32"],
         quick=True,
+        budget_s=NO_BUDGET,
         stop_rule=FAST,
     )
     del generator, discriminator

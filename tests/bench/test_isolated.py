@@ -28,7 +28,9 @@ class Crashing(MLPGenerator):  # the same weights, so the run's checkpoint loads
         return super().forward(z)
 
 
-CRASHING = dataclasses.replace(MLP, name="crashing", generator=lambda: Crashing(MLP.z_shape[0], MLP.image_shape))
+CRASHING = dataclasses.replace(
+    MLP, name="crashing", generator=lambda: Crashing(MLP.z_shape[0], MLP.image_shape)
+)
 """
 
 
