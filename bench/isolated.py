@@ -3,11 +3,12 @@ thread pools neither show up in another's memory figures nor slow it down (an ON
 that spins after its runs takes a core from the next backend's OpenMP region).
 
 The processes are forked from a server (multiprocessing's forkserver) that has imported torch,
-the parts of it that load programs and packages (torch.export, dynamo, inductor), ONNX Runtime,
-OpenVINO where installed, and the toolkit, once, and run nothing: each starts in milliseconds with
-the same imports, so its memory baseline is a bare interpreter with those imports, and a backend's
-load_ms and rss_mb are its model's, not the import of the Python code behind it (about 1.3 s and
-160-200 MB for torch.export, AOTInductor and torch.compile on a 2-core EPYC). A process that dies
+the parts of it that load programs and packages (torch.export, dynamo, inductor), ONNX Runtime
+and the toolkit, once, and run nothing (OpenVINO is imported in its own processes, before their
+baseline): each starts in milliseconds with the same imports, so its memory baseline is a bare
+interpreter with those imports, and a backend's load_ms and rss_mb are its model's, not the
+import of the Python code behind it (about 1.3 s and 160-200 MB for torch.export, AOTInductor
+and torch.compile on a 2-core EPYC). A process that dies
 (a runtime's native crash) or stops answering fails the row it was measuring, with the reason;
 its later rows go on in a new process. A row still running when the bench's budget ends is
 stopped and listed as skipped.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import multiprocessing
 import os
 import signal
@@ -38,8 +40,10 @@ from gan.bench.rows import BenchRow
 from gan.bench.subject import Subject, SubjectSpec, open_subject
 from gan.export.backends import backend_spec
 
-with contextlib.suppress(ImportError):  # the optional extra
-    import openvino  # noqa: F401
+# Imported in the process that measures them, before its baseline, never in the fork server:
+# importing OpenVINO starts a thread there, and a process forked while that thread holds a lock
+# (a module's import lock, say) can wait on it forever.
+CHILD_IMPORTS = {"openvino": "openvino"}  # backend family -> module
 
 # A process that sends nothing for this long (a hung runtime) is stopped and its rows fail.
 SILENT_LIMIT_S = 600.0
@@ -90,7 +94,9 @@ def _run_one(context, job: Job, on_row) -> list:
                 if not receive.poll(wait):
                     process.kill()
                     if time.monotonic() >= job.deadline:  # it, and the rows after it: skipped
-                        _skip(list(pending.values()), job, on_row)
+                        # A process that never began a row says what it was doing instead.
+                        why = None if running is not None else _last_line(log) or "no output"
+                        _skip(list(pending.values()), job, on_row, why)
                         return []
                     raise _Stopped(f"it stopped answering for {SILENT_LIMIT_S:g} s and was stopped")
                 try:
@@ -120,9 +126,12 @@ def _run_one(context, job: Job, on_row) -> list:
                 process.kill()
 
 
-def _skip(rows: list, job: Job, on_row) -> None:
+def _skip(rows: list, job: Job, on_row, still_starting: str | None = None) -> None:
     for index, scenario, backend, batch, precision in rows:
-        on_row(index, scenario.skipped(backend_spec(backend), batch, precision, job.budget_s), "")
+        row = scenario.skipped(backend_spec(backend), batch, precision, job.budget_s)
+        if still_starting is not None:
+            row.reason += f"; its process had not begun a row ({still_starting})"
+        on_row(index, row, "")
 
 
 @contextlib.contextmanager
@@ -153,9 +162,15 @@ def _death(exitcode: int | None, log) -> str:
         how = f"signal {signal.Signals(-exitcode).name}"
     else:
         how = f"exit code {exitcode}"
+    last = _last_line(log)
+    return how + (f" ({last})" if last else "")
+
+
+def _last_line(log) -> str:
+    """The last line the process wrote to its log, shortened; empty when it wrote none."""
     log.seek(0)
     lines = [line for line in log.read().decode(errors="replace").splitlines() if line.strip()]
-    return f"{how}" + (f" ({lines[-1].strip()[:200]})" if lines else "")
+    return lines[-1].strip()[:200] if lines else ""
 
 
 def _child(job: Job, send, log_path: str) -> None:
@@ -169,6 +184,9 @@ def _child(job: Job, send, log_path: str) -> None:
         subject = open_subject(job.subject)
     except Exception as error:  # the parent opened it a moment ago; the log says why this one could not
         raise SystemExit(f"could not open the export: {type(error).__name__}: {error}") from None
+    for family in {row[2].split("-")[0] for row in job.rows} & CHILD_IMPORTS.keys():
+        with contextlib.suppress(ImportError):  # an optional extra: its rows say it is missing
+            importlib.import_module(CHILD_IMPORTS[family])
     subject.memory = MemoryProbe(job.subject.device)
     for index, scenario, backend, batch, precision in job.rows:
         send.send((index, None, f"{scenario.workload} / {backend} / batch {batch}"))

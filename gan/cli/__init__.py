@@ -41,7 +41,9 @@ def options(
 data_app = typer.Typer(help="Fetch and cache the datasets.", no_args_is_help=True)
 bench_app = typer.Typer(
     cls=bench.RunByDefault,
-    help="Benchmark eager, TorchScript, ONNX Runtime, torch.compile and CUDA graphs. "
+    help="Benchmark every runtime of an export (eager, TorchScript, ExportedProgram, AOTInductor, "
+    "ONNX Runtime, OpenVINO, torch.compile, CUDA graphs): speed, load time, memory and file size, "
+    "in a loop or under concurrent callers. "
     "`gan bench [EXPORT_DIR] [OPTIONS]` runs it (see `gan bench run --help`); "
     "`gan bench compare BASE.json NEW.json` compares two runs; `gan bench backends` lists the backends.",
 )
