@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from helpers import CPU, REPO
 
 from gan.bench.runner import BenchConfig, run_bench
@@ -34,6 +35,7 @@ CRASHING = dataclasses.replace(
 """
 
 
+@pytest.mark.slow  # three fresh processes after the crash; about 13 s on 2 cores
 def test_a_native_crash_fails_its_row_and_the_rest_go_on(tmp_path, exported_run):
     (tmp_path / "crashing.py").write_text(CRASHING.format(parent=os.getpid()))
     config = BenchConfig(
@@ -73,6 +75,7 @@ def test_the_budget_stops_a_row_that_runs_past_it(exported_run):
     assert all(row.reason == "the 10 s budget ran out first (--budget raises it)" for row in ended)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and the toolkit; about 15 s on 2 cores
 def test_a_script_without_a_main_guard_is_not_run_again_by_the_bench(tmp_path, exported_run):
     """The bench's fresh processes must not re-run the script that called it."""
     script = tmp_path / "bench_it.py"

@@ -16,22 +16,6 @@ def export_dir(exported_run):
     return exported_run / "export"
 
 
-def test_throughput_and_p99_at_each_level(export_dir):
-    config = BenchConfig(
-        device=CPU, scenario="server", concurrency=[1, 2], duration_s=0.3, backends=["eager", "onnxruntime"]
-    )
-    results = run_bench(config, export_dir)
-    assert results.config["scenario"] == "server" and results.config["concurrency"] == [1, 2]
-    rows = {(row.backend, row.concurrency): row for row in results.rows}
-    assert set(rows) == {(b, c) for b in ("eager", "onnxruntime") for c in (1, 2)}
-    for row in rows.values():
-        assert row.ok, row.reason
-        assert row.workload == "server G" and row.batch_size == 1 and row.precision == "fp32"
-        assert row.throughput_per_s > 0 and 0 < row.median_ms <= row.p99_ms
-        assert row.iterations >= 2 * row.concurrency  # every caller answered
-        assert row.load_ms > 0 and row.rss_mb is not None and row.peak_rss_mb is not None
-
-
 def test_a_backend_that_breaks_under_concurrent_callers_is_a_failed_row(export_dir, monkeypatch):
     """One shared request, as a runtime without a request per caller has: a second caller finds it
     busy. The row at 2 callers fails with the reason; the row at 1 caller runs."""
@@ -84,14 +68,24 @@ def test_a_caller_given_another_answer_fails_the_row():
         Server(1, 0.05)._serve([drifting], [torch.zeros(1, 4)])
 
 
-def test_server_cli_prints_throughput_and_p99_per_level(export_dir, tmp_path):
+def test_throughput_and_p99_at_each_level_printed_and_saved(export_dir, tmp_path):
     out = tmp_path / "server.json"
-    args = ["--scenario", "server", "--concurrency", "1,2", "--duration", "0.2", "--backends", "onnxruntime"]
-    result = gan("bench", export_dir, "--device", "cpu", *args, "--json", out)
+    args = ["--scenario", "server", "--concurrency", "1,2", "--duration", "0.3"]
+    result = gan(
+        "bench", export_dir, "--device", "cpu", *args, "--backends", "eager,onnxruntime", "--json", out
+    )
     assert result.exit_code == 0, result.output
-    assert "samples/s" in result.output and "p99" in result.output
+    assert "samples/s" in result.output and "p99" in result.output and "callers" in result.output
     data = json.loads(out.read_text())
-    assert [r["concurrency"] for r in data["results"]] == [1, 2]
+    assert data["config"]["scenario"] == "server" and data["config"]["concurrency"] == [1, 2]
+    rows = {(r["backend"], r["concurrency"]): r for r in data["results"]}
+    assert set(rows) == {(b, c) for b in ("eager", "onnxruntime") for c in (1, 2)}
+    for r in rows.values():
+        assert r["status"] == "ok", r["reason"]
+        assert r["workload"] == "server G" and r["batch_size"] == 1 and r["precision"] == "fp32"
+        assert r["throughput_per_s"] > 0 and 0 < r["median_ms"] <= r["p99_ms"]
+        assert r["iterations"] >= 2 * r["concurrency"]  # every caller answered
+        assert r["load_ms"] > 0 and r["rss_mb"] is not None and r["peak_rss_mb"] is not None
 
 
 @pytest.mark.parametrize(
