@@ -43,8 +43,6 @@ from gan.train.gemm_engine import choose_engine
 MAX_BATCH = 65536
 MAX_CONCURRENCY = 256
 BENCH_SCENARIOS = ("loop", "server")
-# The format of the JSON that `gan bench --json` writes: 2 added the memory and load figures, the
-# server scenario and first_call_ms (1 named it cold_ms); gan bench compare reads both.
 # How long the other processes' CPU use is sampled before and after a bench (--quick: shorter).
 LOAD_SAMPLE_S, QUICK_LOAD_SAMPLE_S = 0.5, 0.2
 # --quick's wall-clock budget for the rows: those not finished by then are stopped and listed as
@@ -67,8 +65,9 @@ class BenchConfig:
     stop_rule: StopRule | None = None  # None: StopRule.quick() with quick, else StopRule()
     # None: fp32 plus every precision each backend can run here (the export's variants, bf16).
     precisions: Sequence[str] | None = None
-    # Seconds the whole bench may take; rows not started by then are "skipped" with the reason.
-    # None: QUICK_BUDGET_S with quick, else no limit.
+    # Seconds the rows may take, wall-clock; a row still running then is stopped (in-process: the
+    # rows not started are), and those rows are "skipped" with the reason. None: QUICK_BUDGET_S
+    # with quick, else no limit.
     budget_s: float | None = None
     # "loop": each workload called in a loop (the default); "server": concurrent callers of G
     # (gan.bench.server), at each of `concurrency`, each level for `duration_s`.
@@ -147,7 +146,7 @@ def run_bench(
     peak, gemm = {"gflops": None, "engine": None}, {}
     try:
         with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
-            spec = _subject(config, export_dir, Path(tmp), threads, console)
+            spec = _subject_spec(config, export_dir, Path(tmp), threads, console)
             subject = open_subject(spec)
             flops = {batch: _flops(subject, batch) for batch in config.batch_sizes}
             if loop:
@@ -209,7 +208,8 @@ def _measure(
 ) -> list[BenchRow]:
     """Every scenario of the chosen workloads, through every chosen backend, at every batch: each
     backend, precision and kind of workload in a fresh process (gan.bench.isolated) unless
-    `config.isolate` is off. A row not started by `deadline` (time.monotonic) is "skipped"."""
+    `config.isolate` is off. A row not finished by `deadline` (time.monotonic) is "skipped" (in
+    this process: one not started by then)."""
     backends = [backend_spec(name) for name in config.backend_names]
     plan = [
         (index, scenario, backend.name, batch, precision)
@@ -319,7 +319,7 @@ def _gemm_choices(subject: Subject, config: BenchConfig) -> dict[str, dict]:
     }
 
 
-def _subject(
+def _subject_spec(
     config: BenchConfig, export_dir: Path | None, tmp: Path, threads: int, console: Console
 ) -> SubjectSpec:
     """How to open the manifest's artifacts, or a fresh seeded model exported into `tmp` first
