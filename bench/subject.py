@@ -100,13 +100,16 @@ class Subject:
         return Load(ms, None if None in rss else sum(rss))
 
     def artifact_mb(self, spec: BackendSpec, model: str, precision: str = "fp32") -> float | None:
-        """The size of the files `spec` reads for `model` (the chain: G's and D's); None for the
-        eager modules and for a file this export lacks."""
+        """The size of the files `spec` reads for `model` (the chain: G's and D's); for the eager
+        modules (eager, compile), their weights as a saved state_dict holds them, which is what
+        deploying them ships; None for a file this export lacks."""
+        parts = ("generator", "discriminator") if model == "chain" else (model,)
         if spec.reads is None:
-            return None
+            if not self.eager or any(part not in self.eager for part in parts):
+                return None
+            return sum(_state_bytes(self.eager[part]) for part in parts) / MB
         source = ModelSource(self.export_dir, self.manifest)
         file_precision = precision if precision in source.variants() else "fp32"  # bf16 has no file
-        parts = ("generator", "discriminator") if model == "chain" else (model,)
         try:
             return (
                 sum(source.artifact(part, spec.reads, file_precision).stat().st_size for part in parts) / MB
@@ -178,6 +181,10 @@ def _built_or_error(build):
         return build()
     except (Unavailable, NotApplicable, Unsupported, GanError) as error:
         return error
+
+
+def _state_bytes(module: nn.Module) -> int:
+    return sum(tensor.numel() * tensor.element_size() for tensor in module.state_dict().values())
 
 
 def _raise_or_return(built):

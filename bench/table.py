@@ -31,7 +31,8 @@ SERVER_LEGEND = (
 MEMORY_LEGEND = (
     "Each backend, precision and kind of workload ran in a fresh process. load: from its file (eager: "
     "its modules in memory) to ready; RSS: resident memory the load added; peak: that plus the most "
-    "the run added while the row ran; file: what the backend reads."
+    "the run added while the row ran; file: what the backend reads (eager, compile: the weights, as "
+    "a saved state_dict holds them)."
 )
 
 
