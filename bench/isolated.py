@@ -187,6 +187,10 @@ def _child(job: Job, send, log_path: str) -> None:
     for family in {row[2].split("-")[0] for row in job.rows} & CHILD_IMPORTS.keys():
         with contextlib.suppress(ImportError):  # an optional extra: its rows say it is missing
             importlib.import_module(CHILD_IMPORTS[family])
+    if job.subject.device.type == "cuda":
+        # The CUDA context (hundreds of MB of host memory, and its start-up) is the process's,
+        # not the first model's to load: made before the baseline.
+        torch.zeros(1, device=job.subject.device)
     subject.memory = MemoryProbe(job.subject.device)
     for index, scenario, backend, batch, precision in job.rows:
         send.send((index, None, f"{scenario.workload} / {backend} / batch {batch}"))
