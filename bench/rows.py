@@ -36,8 +36,8 @@ class BenchRow:
     # What the model costs to hold, each backend measured in a fresh process (gan.bench.footprint):
     load_ms: float | None = None  # from its files (or modules) to ready to run
     rss_mb: float | None = None  # resident memory after loading, above the same process before
-    peak_rss_mb: float | None = None  # peak resident memory while this row ran, above the same
-    artifact_mb: float | None = None  # the files this backend reads for this model, on disk
+    peak_rss_mb: float | None = None  # rss_mb plus the most this row's run added while it ran
+    artifact_mb: float | None = None  # the files this backend reads (eager: the weights' bytes)
     max_memory_allocated_mb: float | None = None  # CUDA: the caching allocator's peaks in this row
     max_memory_reserved_mb: float | None = None
     concurrency: int | None = None  # the server scenario: callers at once, each asking batch_size

@@ -94,7 +94,7 @@ Arch = Annotated[
         show_default=False,
     ),
 ]
-Wide = Annotated[bool, typer.Option(help="Also show p90, p99, IQR, GFLOP/s and cold-start columns.")]
+Wide = Annotated[bool, typer.Option(help="Also show p90, p99, IQR, GFLOP/s and first-call columns.")]
 Precisions = Annotated[
     str | None,
     typer.Option(
