@@ -39,6 +39,7 @@ from gan.bench.footprint import MemoryProbe
 from gan.bench.rows import BenchRow
 from gan.bench.subject import Subject, SubjectSpec, open_subject
 from gan.export.backends import backend_spec
+from gan.models.calls import first_line
 
 # Imported in the process that measures them, before its baseline, never in the fork server:
 # importing OpenVINO starts a thread there, and a process forked while that thread holds a lock
@@ -114,10 +115,8 @@ def _run_one(context, job: Job, on_row) -> list:
             # Before any row started, the process could not open the export: every row fails.
             failed = [pending.pop(running)] if running in pending else list(pending.values())
             for index, scenario, backend, batch, precision in failed:
-                row = scenario.skipped(backend_spec(backend), batch, precision, job.budget_s)
-                row.status, row.reason = "error", f"the process measuring {row.backend} died: {stopped}"
-                row.device = str(job.subject.device)
-                on_row(index, row, "")
+                reason = f"the process measuring {backend} died: {stopped}"
+                on_row(index, _failed(scenario, backend, batch, precision, job, reason), "")
             return [] if running is None else list(pending.values())
         finally:
             receive.close()
@@ -205,7 +204,12 @@ def _row(subject: Subject, job: Job, scenario, backend: str, batch: int, precisi
     try:
         return scenario.run(subject, spec, batch, precision)
     except Exception as error:  # a scenario's own fault: this row fails, the process goes on
-        row = scenario.skipped(spec, batch, precision, job.budget_s)
-        first = (str(error).strip().splitlines() or [""])[0][:200]
-        row.status, row.reason, row.device = "error", f"{type(error).__name__}: {first}", str(subject.device)
-        return row
+        reason = f"{type(error).__name__}: {first_line(error, 200)}"
+        return _failed(scenario, backend, batch, precision, job, reason)
+
+
+def _failed(scenario, backend: str, batch: int, precision: str, job: Job, reason: str) -> BenchRow:
+    """The row, failed with `reason` (an error row has the shape of a skipped one, and a device)."""
+    row = scenario.skipped(backend_spec(backend), batch, precision, None)
+    row.status, row.reason, row.device = "error", reason, str(job.subject.device)
+    return row

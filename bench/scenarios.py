@@ -16,7 +16,7 @@ from gan.bench.subject import Load, Subject
 from gan.bench.timing import measure
 from gan.errors import EnvironmentMissing, GanError
 from gan.export.backends import ArtifactMissing, BackendSpec, NotApplicable, Unavailable, Unsupported
-from gan.models.calls import UserModelError
+from gan.models.calls import UserModelError, first_line
 
 NO_DISCRIMINATOR = "no discriminator: a generator-only model"
 
@@ -174,8 +174,7 @@ def guarded_row(row: BenchRow, fill: Callable[[BenchRow], None]) -> BenchRow:
     except GanError as error:
         return _with_status(row, "unavailable", str(error))
     except Exception as error:
-        first = (str(error).strip().splitlines() or [""])[0][:300]
-        return _with_status(row, "error", f"{type(error).__name__}: {first}")
+        return _with_status(row, "error", f"{type(error).__name__}: {first_line(error)}")
     return row
 
 

@@ -23,6 +23,7 @@ from gan.bench.scenarios import RowFailure, guarded_row, row_name, skipped_row, 
 from gan.bench.subject import Subject
 from gan.bench.timing import Measurement
 from gan.export.backends import BackendSpec
+from gan.models.calls import first_line
 
 WORKLOAD = "server G"
 # Each caller's calls before the clock starts: the runtime's first-call work is not a request.
@@ -105,8 +106,7 @@ class Server:
                 if result is not None and not _same(result, references[index]):
                     failures.append(f"caller {index + 1}'s result differs from the same input run alone")
             except Exception as error:
-                first = (str(error).strip().splitlines() or [""])[0][:200]
-                failures.append(f"{type(error).__name__}: {first}")
+                failures.append(f"{type(error).__name__}: {first_line(error, 200)}")
 
         threads = [threading.Thread(target=caller, args=(i,), daemon=True) for i in range(len(runs))]
         for thread in threads:

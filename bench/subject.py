@@ -92,7 +92,7 @@ class Subject:
         """How long `model`'s backend took to load and the memory it took (the chain: G's and D's
         together), once `forward_backend` has built it; None when it did not build."""
         loads = self._loads.get((spec.name, precision), {})
-        parts = ("generator", "discriminator") if model == "chain" else (model,)
+        parts = _parts(model)
         if not all(part in loads for part in parts):
             return None
         ms = sum(loads[part].ms for part in parts)
@@ -103,7 +103,7 @@ class Subject:
         """The size of the files `spec` reads for `model` (the chain: G's and D's); for the eager
         modules (eager, compile), their weights as a saved state_dict holds them, which is what
         deploying them ships; None for a file this export lacks."""
-        parts = ("generator", "discriminator") if model == "chain" else (model,)
+        parts = _parts(model)
         if spec.reads is None:
             if not self.eager or any(part not in self.eager for part in parts):
                 return None
@@ -126,13 +126,12 @@ class Subject:
     def train_variant(self, spec: BackendSpec, batch: int, precision: str = "fp32") -> TrainVariant:
         key = (spec.name, batch, precision)
         if key not in self._train:
-            rss_before = self.memory.rss_mb() if self.memory else None
-            began = time.perf_counter()
-            self._train[key] = _built_or_error(
-                lambda: make_train_variant(spec, self.train_setup(batch), precision=precision)
+            self._train[key], load = self._measured(
+                lambda: _built_or_error(
+                    lambda: make_train_variant(spec, self.train_setup(batch), precision=precision)
+                )
             )
-            ms = (time.perf_counter() - began) * 1e3
-            self._loads[key] = {"train": Load(ms, self.memory.rss_mb() - rss_before if self.memory else None)}
+            self._loads[key] = {"train": load}
         return _raise_or_return(self._train[key])
 
     def train_load_of(self, spec: BackendSpec, batch: int, precision: str = "fp32") -> Load | None:
@@ -154,6 +153,14 @@ class Subject:
             device=device or self.device,
         )
 
+    def _measured(self, build):
+        """What `build()` returns, and its Load: how long it took and the memory it added."""
+        rss_before = self.memory.rss_mb() if self.memory else None
+        began = time.perf_counter()
+        built = build()
+        ms = (time.perf_counter() - began) * 1e3
+        return built, Load(ms, self.memory.rss_mb() - rss_before if self.memory else None)
+
     def _build_forward(self, spec: BackendSpec, precision: str) -> tuple[dict[str, Backend], dict]:
         # A backend of the eager modules gets copies (it moves them to its device and may wrap
         # them), made as each model loads, so that the copy is that model's load and memory.
@@ -161,14 +168,13 @@ class Subject:
         source = ModelSource(self.export_dir, self.manifest, eager, trust_code=self.trust_code)
         loads = self._loads.setdefault((spec.name, precision), {})
 
-        def each(model: str, build) -> Backend:
-            rss_before = self.memory.rss_mb() if self.memory else None
-            began = time.perf_counter()
+        def load(model: str, build) -> Backend:
             if eager is not None:
                 eager[model] = as_called(self.signature, model, copy.deepcopy(self.eager[model]))
-            backend = build()
-            ms = (time.perf_counter() - began) * 1e3
-            loads[model] = Load(ms, self.memory.rss_mb() - rss_before if self.memory else None)
+            return build()
+
+        def each(model: str, build) -> Backend:
+            backend, loads[model] = self._measured(lambda: load(model, build))
             return backend
 
         failures: dict[str, Exception] = {}
@@ -181,6 +187,11 @@ def _built_or_error(build):
         return build()
     except (Unavailable, NotApplicable, Unsupported, GanError) as error:
         return error
+
+
+def _parts(model: str) -> tuple[str, ...]:
+    """The models a workload's row loads: the chain, D(G(z)), loads both."""
+    return ("generator", "discriminator") if model == "chain" else (model,)
 
 
 def _state_bytes(module: nn.Module) -> int:
