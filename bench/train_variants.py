@@ -22,7 +22,7 @@ from gan.models.architecture import has_batch_statistics
 from gan.models.inputs import Labels, Noise, Signature, as_called
 from gan.train.adam import make_optimizer
 from gan.train.loss import GanLoss
-from gan.train.step import GanStep, why_untrainable
+from gan.train.step import GanStep, call_args, label_slots, why_untrainable
 
 TRAIN_WORKLOADS = ("d_step", "g_step", "iteration")
 WHOLE_GRAPH_ONLY = "compiled as one whole-iteration graph only (see train iteration)"
@@ -83,8 +83,12 @@ def make_train_variant(
     z, labels = inputs[Noise], inputs.get(Labels)
     # Read before wrapping: a traced or compiled module no longer shows its BatchNorm layers.
     concat = not has_batch_statistics(discriminator)
-    if training.wrap is not None:
-        generator, discriminator = training.wrap(generator, discriminator, z)
+    if training.wrap is not None:  # traced as the step calls them: a conditional GAN's labels too
+        slots = label_slots(signature)
+        g_args = call_args(slots, 0, z, labels)
+        generator, discriminator = training.wrap(
+            generator, discriminator, g_args, lambda image: call_args(slots, 1, image, labels)
+        )
     step = GanStep(
         generator,
         discriminator,

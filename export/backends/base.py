@@ -152,8 +152,10 @@ class ModelSource:
 
 # (source, model, device, options) -> a Backend for that model.
 Build = Callable[[ModelSource, str, torch.device, dict], Backend]
-# (generator, discriminator, example z) -> what this backend trains in their place.
-Wrap = Callable[[nn.Module, nn.Module, torch.Tensor], tuple[nn.Module, nn.Module]]
+# (generator, discriminator, G's example arguments, D's arguments for an image) -> what this
+# backend trains in their place. The arguments are as the GAN step calls them: z, and a
+# conditional GAN's labels where its models take them.
+Wrap = Callable[[nn.Module, nn.Module, tuple, Callable[[torch.Tensor], tuple]], tuple[nn.Module, nn.Module]]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ def _forward(source: ModelSource, model: str, device: torch.device, options: dic
     return TorchBackend("compile", torch.compile(source.module(model)), device, autocast)
 
 
-def _compiled(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor):
+def _compiled(generator: nn.Module, discriminator: nn.Module, g_args: tuple, d_args):
     return torch.compile(generator), torch.compile(discriminator)
 
 

@@ -58,7 +58,7 @@ def _eager_onednn(source: ModelSource, model: str, device: torch.device, options
     return TorchBackend("eager-onednn", use_engine(copy.deepcopy(source.module(model)), "onednn"), device)
 
 
-def _onednn_wrap(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor):
+def _onednn_wrap(generator: nn.Module, discriminator: nn.Module, g_args: tuple, d_args):
     return use_engine(generator, "onednn"), use_engine(discriminator, "onednn")
 
 

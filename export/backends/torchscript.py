@@ -43,7 +43,7 @@ def _forward(source: ModelSource, model: str, device: torch.device, options: dic
     return torchscript_backend(source.artifact(model, "torchscript"), device)
 
 
-def _traced(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor):
+def _traced(generator: nn.Module, discriminator: nn.Module, g_args: tuple, d_args):
     if any(is_parametrized(m) for model in (generator, discriminator) for m in model.modules()):
         raise Unavailable(
             "a traced spectral norm (or other parametrization) cannot train: the trace records its "
@@ -51,10 +51,10 @@ def _traced(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor):
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        generator = torch.jit.trace(generator, z, check_trace=False)
+        generator = torch.jit.trace(generator, g_args, check_trace=False)
         with torch.no_grad():
-            example = generator(z)
-        return generator, torch.jit.trace(discriminator, example, check_trace=False)
+            example = generator(*g_args)
+        return generator, torch.jit.trace(discriminator, d_args(example), check_trace=False)
 
 
 TORCHSCRIPT = BackendSpec(

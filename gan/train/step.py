@@ -58,7 +58,7 @@ class GanStep:
         self.grad_sync = grad_sync
         self.share = 1.0
         # Which of G's and D's arguments are the labels (None: an unconditional GAN).
-        self._label_slots = _label_slots(signature)
+        self._label_slots = label_slots(signature)
         # Concatenating real and fake into one D pass is exact only without batch statistics.
         self.concat_d_pass = not has_batch_statistics(discriminator)
         # Why this step runs eagerly although compiling was asked for (None: it compiles).
@@ -133,10 +133,10 @@ class GanStep:
         return self._compiled(real_images, z, labels, rates)
 
     def _g_args(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple:
-        return (z,) if labels is None else _placed(self._label_slots[0], z, labels)
+        return call_args(self._label_slots, 0, z, labels)
 
     def _d_args(self, image: torch.Tensor, labels: torch.Tensor | None) -> tuple:
-        return (image,) if labels is None else _placed(self._label_slots[1], image, labels)
+        return call_args(self._label_slots, 1, image, labels)
 
     def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
         if self.concat_d_pass:
@@ -319,7 +319,7 @@ def why_untrainable(signature: Signature) -> str | None:
     return None
 
 
-def _label_slots(signature: Signature | None) -> tuple[int, int | None] | None:
+def label_slots(signature: Signature | None) -> tuple[int, int | None] | None:
     """Where the labels go among G's two arguments (0 or 1, beside z) and among D's (beside the
     image, or None for a D that judges the image alone), for a conditional GAN."""
     if signature is None or signature.plain:
@@ -328,6 +328,12 @@ def _label_slots(signature: Signature | None) -> tuple[int, int | None] | None:
     g_names = [spec.name for spec in signature.generator_inputs]
     d_names = list(signature.discriminator_inputs)
     return g_names.index(labels), d_names.index(labels) if labels in d_names else None
+
+
+def call_args(slots, model: int, tensor: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+    """What G (`model` 0, `tensor` z) or D (1, the image) is called with: the labels beside it
+    where `slots` (label_slots) puts them, for a conditional GAN."""
+    return (tensor,) if labels is None else _placed(slots[model], tensor, labels)
 
 
 def _placed(labels_slot: int | None, other: torch.Tensor, labels: torch.Tensor) -> tuple:

@@ -6,7 +6,7 @@ import os
 import statistics
 
 import pytest
-from helpers import CPU, assert_user_error, fresh_models, gan
+from helpers import CPU, REPO, assert_user_error, fresh_models, gan
 
 from gan.bench.compare import compare_results
 from gan.bench.flops import workload_flops
@@ -17,6 +17,7 @@ from gan.bench.train_variants import TrainSetup
 from gan.errors import GanError
 from gan.train.loss import GanLoss
 
+EXAMPLES = REPO / "examples"
 FAST = StopRule(warmup=10, min_iters=5, min_time_s=0.0)
 # Longer than any of these benches takes: every row runs, however busy the machine.
 NO_BUDGET = 1e6
@@ -92,6 +93,23 @@ def test_flop_counts_match_the_mlp_by_hand():
     assert flops["d_step"] == g + 2 * d + 2 * d + 2 * 2 * 64 * 128
     # The iteration reuses the D step's fakes for the G step: one G forward fewer.
     assert flops["iteration"] == flops["d_step"] + flops["g_step"] - g
+
+
+@pytest.mark.parametrize("arch", ["cgan", f"{EXAMPLES / 'conditional_dcgan.py'}:TINY_CDCGAN"])
+def test_traced_training_of_a_conditional_gan_gets_its_labels(arch):
+    """TorchScript's train rows trace G and D as the GAN step calls them, labels included, and
+    train exactly as the eager modules do."""
+    import torch
+
+    from gan.bench.train_variants import make_train_variant
+
+    architecture, generator, discriminator = fresh_models(arch)
+    setup = TrainSetup(generator, discriminator, GanLoss(), architecture.signature, 8, CPU)
+    losses = {}
+    for backend in ("eager", "torchscript"):
+        torch.manual_seed(0)
+        losses[backend] = make_train_variant(backend, setup).runs["d_step"]()
+    assert torch.allclose(torch.as_tensor(losses["torchscript"]), torch.as_tensor(losses["eager"]), atol=1e-6)
 
 
 @pytest.fixture(scope="module")
