@@ -68,6 +68,25 @@ def test_a_caller_given_another_answer_fails_the_row():
         Server(1, 0.05)._serve([drifting], [torch.zeros(1, 4)])
 
 
+def test_a_stochastic_generator_is_checked_by_its_distribution():
+    """A G that draws noise inside forward (declared stochastic) answers with another picture each
+    call: equal values would fail every row, the distribution check of gan verify does not."""
+    import torch
+
+    from gan.bench.server import ConcurrencyFailure, _same, _same_distribution
+
+    draws = torch.Generator().manual_seed(0)
+    picture = torch.tanh(torch.randn(1, 3, 32, 32, generator=draws))
+
+    def noisy():  # the picture, with a little noise drawn inside each call, as noise injection does
+        return picture + 0.05 * torch.randn(1, 3, 32, 32, generator=draws)
+
+    reference = noisy()
+    Server(2, 0.05)._serve([noisy, noisy], [reference, reference], _same_distribution)
+    with pytest.raises(ConcurrencyFailure, match="differs"):
+        Server(1, 0.05)._serve([noisy], [reference], _same)
+
+
 def test_throughput_and_p99_at_each_level_printed_and_saved(export_dir, tmp_path):
     out = tmp_path / "server.json"
     args = ["--scenario", "server", "--concurrency", "1,2", "--duration", "0.3"]
