@@ -113,6 +113,12 @@ def make_train_variant(
         runs = {workload: _autocast(run, device) for workload, run in runs.items()}
     if training.captured:
         runs = {workload: capture(run) for workload, run in runs.items()}
+    if setup.loss.penalized and not training.double_backward:  # the G step has no penalty: it runs
+        why = (
+            f"{spec.name} cannot differentiate the gradient penalty's gradient (a double backward, "
+            "which torch.compile's autograd does not support); see the eager rows"
+        )
+        return TrainVariant(spec.name, {"g_step": runs["g_step"]}, {"d_step": why, "iteration": why})
     return TrainVariant(spec.name, runs)
 
 

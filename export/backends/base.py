@@ -165,6 +165,8 @@ class Training:
     wrap: Wrap | None = None  # None: the modules as they are
     whole_step: bool = False  # the whole iteration as one compiled graph, as `gan train` runs it
     captured: bool = False  # each workload captured into a CUDA graph and replayed
+    # Can it differentiate a gradient (a WGAN-GP gradient penalty)? torch.compile's autograd cannot.
+    double_backward: bool = True
 
 
 @dataclass(frozen=True)

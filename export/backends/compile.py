@@ -24,7 +24,7 @@ COMPILE = BackendSpec(
     summary="torch.compile of the modules",
     devices=("cpu", "cuda"),
     forward=_forward,
-    training=Training(wrap=_compiled),
+    training=Training(wrap=_compiled, double_backward=False),
     bench_on=("cpu", "cuda"),
     precisions=("fp32", "bf16"),
 )

@@ -112,6 +112,19 @@ def test_traced_training_of_a_conditional_gan_gets_its_labels(arch):
     assert torch.allclose(torch.as_tensor(losses["torchscript"]), torch.as_tensor(losses["eager"]), atol=1e-6)
 
 
+def test_compiled_training_says_it_cannot_take_a_gradient_penalty_and_runs_the_g_step():
+    from gan.bench.train_variants import make_train_variant
+    from gan.train.loss import loss_for
+
+    architecture, generator, discriminator = fresh_models(f"{EXAMPLES / 'wgan_gp.py'}:TINY_WGAN_GP")
+    loss = loss_for(architecture.loss, architecture.discriminator_output, None, None)
+    variant = make_train_variant(
+        "compile", TrainSetup(generator, discriminator, loss, architecture.signature, 8, CPU)
+    )
+    assert set(variant.runs) == {"g_step"} and set(variant.not_applicable) == {"d_step", "iteration"}
+    assert "double backward" in variant.not_applicable["d_step"]
+
+
 @pytest.fixture(scope="module")
 def export_dir(exported_run):
     return exported_run / "export"
